@@ -1,0 +1,49 @@
+import fs from "node:fs";
+import { Ec2Error } from "../errors.js";
+import { SECTOR_SIZE } from "../volumes/block-device.js";
+
+/**
+ * Checks, before any worker starts, that a path is a raw disk SeaBIOS can
+ * boot: a readable regular file of at least one sector ending in 0x55AA.
+ * Returns the disk's size in bytes.
+ */
+export function checkHvmDisk(path: string): number {
+  const op = "checkHvmDisk";
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new Ec2Error("InvalidDiskImage.NotFound", `disk image '${path}' does not exist`, op);
+    throw new Ec2Error("InvalidDiskImage.Unreadable", `cannot read disk image '${path}': ${(err as Error).message}`, op);
+  }
+  if (st.isDirectory()) throw new Ec2Error("InvalidDiskImage.NotAFile", `'${path}' is a directory, not a disk image`, op);
+  if (!st.isFile()) throw new Ec2Error("InvalidDiskImage.NotAFile", `'${path}' is not a regular file`, op);
+  if (st.size === 0) throw new Ec2Error("InvalidDiskImage.Empty", `disk image '${path}' is empty (0 bytes)`, op);
+  if (st.size < SECTOR_SIZE) {
+    throw new Ec2Error("InvalidDiskImage.TooSmall", `disk image '${path}' is ${st.size} bytes, smaller than one 512-byte sector`, op);
+  }
+  const mbr = Buffer.alloc(SECTOR_SIZE);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(path, "r");
+    fs.readSync(fd, mbr, 0, SECTOR_SIZE, 0);
+  } catch (err) {
+    throw new Ec2Error("InvalidDiskImage.Unreadable", `cannot read disk image '${path}': ${(err as Error).message}`, op);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+  if (mbr[510] !== 0x55 || mbr[511] !== 0xaa) {
+    const found = `0x${hex(mbr[510]!)}${hex(mbr[511]!)}`;
+    throw new Ec2Error(
+      "InvalidDiskImage.NotBootable",
+      `disk image '${path}' has no boot signature (bytes 510-511 are ${found}, expected 0x55AA): the BIOS would not boot it`,
+      op,
+    );
+  }
+  return st.size;
+}
+
+function hex(b: number): string {
+  return b.toString(16).toUpperCase().padStart(2, "0");
+}

@@ -1,0 +1,83 @@
+import { createRequire } from "node:module";
+import { V86, type V86Options } from "v86";
+import { Ec2Error } from "../errors.js";
+import type { BlockDevice } from "../volumes/block-device.js";
+import { RawFileDevice } from "../volumes/raw-file.js";
+import type { BootPlan, DiskSpec } from "./plan.js";
+import { V86Disk } from "./v86-disk.js";
+
+const require = createRequire(import.meta.url);
+const WASM_PATH = require.resolve("v86/build/v86.wasm");
+
+export interface VmHooks {
+  serialByte(byte: number): void;
+  screenChar(row: number, col: number, chr: number): void;
+  screenSize(width: number, height: number): void;
+}
+
+/** The parts of v86's CPU we read; not in its typings. */
+interface V86Internals {
+  v86?: { cpu?: { in_hlt?: Uint8Array; flags?: Int32Array } };
+}
+
+const IF_FLAG = 0x200;
+
+/** One running v86 machine built from a boot plan: the builder and the handle. */
+export class Vm {
+  private constructor(
+    private readonly emulator: V86,
+    private readonly devices: BlockDevice[],
+  ) {}
+
+  static start(plan: BootPlan, hooks: VmHooks): Vm {
+    const devices = plan.disks.map(openDisk);
+    if (devices.length > 1) {
+      devices.forEach((d) => d.close());
+      throw new Ec2Error("UnsupportedOperation", `v86 attaches one hard disk per VM in this version; the plan has ${devices.length}`, "Vm.start");
+    }
+    const options: V86Options = {
+      wasm_path: WASM_PATH,
+      bios: { url: plan.firmware.bios },
+      ...(plan.firmware.vgaBios ? { vga_bios: { url: plan.firmware.vgaBios } } : {}),
+      hda: new V86Disk(devices[0]!) as unknown as V86Options["hda"],
+      memory_size: plan.memoryMiB * 1024 * 1024,
+      vga_memory_size: 2 * 1024 * 1024,
+      autostart: true,
+      disable_keyboard: true,
+      disable_mouse: true,
+      disable_speaker: true,
+    };
+    const emulator = new V86(options);
+    emulator.add_listener("serial0-output-byte", hooks.serialByte);
+    emulator.add_listener("screen-put-char", ([row, col, chr]) => hooks.screenChar(row, col, chr));
+    emulator.add_listener("screen-set-size", ([w, h]) => hooks.screenSize(w, h));
+    return new Vm(emulator, devices);
+  }
+
+  /** Bytes for the guest's first serial port. */
+  send(bytes: Uint8Array): void {
+    this.emulator.serial_send_bytes(0, bytes);
+  }
+
+  /**
+   * True when the CPU sits in HLT with interrupts off: nothing can wake it,
+   * so the guest has stopped for good (v86 itself never says so).
+   */
+  haltedForGood(): boolean {
+    const cpu = (this.emulator as unknown as V86Internals).v86?.cpu;
+    if (!cpu?.in_hlt || !cpu.flags) return false;
+    return cpu.in_hlt[0] === 1 && (cpu.flags[0]! & IF_FLAG) === 0;
+  }
+
+  async destroy(): Promise<void> {
+    try {
+      await this.emulator.destroy();
+    } finally {
+      for (const d of this.devices) d.close();
+    }
+  }
+}
+
+function openDisk(spec: DiskSpec): BlockDevice {
+  return new RawFileDevice(spec.path);
+}

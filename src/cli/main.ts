@@ -1,0 +1,21 @@
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+import { addBootCommand } from "./boot-command.js";
+import { EXIT } from "./exit-codes.js";
+
+const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command("amiboot")
+    .description("Emulates the AMI lifecycle of EC2 on one machine and really boots the images (v86, no KVM, no root)")
+    .version(pkg.version)
+    .showHelpAfterError()
+    .exitOverride((err) => {
+      // Usage errors exit 2 (like most CLIs); help and version exit 0.
+      process.exit(err.exitCode === 0 ? 0 : EXIT.invalid);
+    });
+  addBootCommand(program);
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

@@ -1,0 +1,36 @@
+import type { MessagePort } from "node:worker_threads";
+import type { BootPlan } from "../boot/plan.js";
+import type { Milestone } from "../boot/timer.js";
+import type { Ec2ErrorShape } from "../errors.js";
+
+/** What the pool hands a worker: the plan and the port the console flows over. */
+export interface BootTask {
+  plan: BootPlan;
+  port: MessagePort;
+}
+
+/** How a boot ended. The first four are successes. */
+export type BootOutcome = "until" | "poweroff" | "halted" | "stopped" | "timeout" | "aborted" | "error";
+
+export const SUCCESSFUL_OUTCOMES: readonly BootOutcome[] = ["until", "poweroff", "halted", "stopped"];
+
+/** The worker's account of a boot, sent as its last message. */
+export interface WorkerReport {
+  outcome: BootOutcome;
+  milestones: Milestone[];
+  /** From the VM's start to its end. */
+  elapsedMs: number;
+  /** The guest's text screen at the end (BIOS and loader messages). */
+  screen: string[];
+  error?: Ec2ErrorShape;
+}
+
+/** Worker -> host, in order on the task's port. */
+export type WorkerMessage =
+  | { type: "started" }
+  | { type: "console"; bytes: Uint8Array }
+  | { type: "milestone"; milestone: Milestone }
+  | { type: "end"; report: WorkerReport };
+
+/** Host -> worker. */
+export type HostMessage = { type: "input"; bytes: Uint8Array } | { type: "stop" };

@@ -1,0 +1,126 @@
+/**
+ * Worker entry point: runs one VM in v86 from a boot plan, streams its
+ * serial console over the task's port, and ends it on --until, power-off,
+ * a final halt, a kernel that refuses the CPU, a stop request or the timeout.
+ */
+import { ConsoleLines } from "../src/boot/console-lines.js";
+import { TextScreen } from "../src/boot/text-screen.js";
+import { BootTimer, kernelRefusal, type Milestone } from "../src/boot/timer.js";
+import { Vm } from "../src/boot/vm.js";
+import { Ec2Error } from "../src/errors.js";
+import type { BootOutcome, BootTask, HostMessage, WorkerMessage, WorkerReport } from "../src/pool/protocol.js";
+
+/** How often the worker looks at the CPU, the screen and the clock. */
+const POLL_MS = 20;
+
+export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
+  const post = (m: WorkerMessage) => port.postMessage(m);
+  post({ type: "started" });
+
+  const timer = new BootTimer(plan.until);
+  const lines = new ConsoleLines();
+  const screen = new TextScreen();
+  let pending: number[] = [];
+  let flushScheduled = false;
+
+  return new Promise<WorkerReport>((resolve) => {
+    let vm: Vm | undefined;
+    let ended = false;
+    let poll: NodeJS.Timeout | undefined;
+
+    const flush = () => {
+      flushScheduled = false;
+      if (pending.length === 0) return;
+      post({ type: "console", bytes: Uint8Array.from(pending) });
+      pending = [];
+    };
+
+    const end = (outcome: BootOutcome, error?: Ec2Error) => {
+      if (ended) return;
+      ended = true;
+      clearInterval(poll);
+      flush();
+      port.off("message", onHostMessage);
+      const report: WorkerReport = {
+        outcome,
+        milestones: timer.milestones,
+        elapsedMs: Math.round(timer.elapsedMs()),
+        screen: screen.lines(),
+        ...(error ? { error: error.toJSON() } : {}),
+      };
+      const done = () => {
+        post({ type: "end", report });
+        resolve(report);
+      };
+      if (vm) vm.destroy().then(done, done);
+      else done();
+    };
+
+    const noteMilestones = (found: Milestone[]) => {
+      for (const m of found) {
+        post({ type: "milestone", milestone: m });
+        if (m.name === "until") end("until");
+        else if (m.name === "poweroff") end("poweroff");
+      }
+    };
+
+    const noteRefusal = (line: string) => {
+      if (!kernelRefusal(line)) return;
+      end(
+        "error",
+        new Ec2Error(
+          "UnsupportedOperation",
+          `the kernel in '${plan.name}' refused the CPU: "${line.trim()}". v86 emulates a 32-bit i686 CPU without long mode, so x86_64 kernels cannot boot; use an i386 image`,
+          "boot",
+        ),
+      );
+    };
+
+    const onHostMessage = (m: HostMessage) => {
+      if (m.type === "input") vm?.send(m.bytes);
+      else if (m.type === "stop") end("stopped");
+    };
+    port.on("message", onHostMessage);
+
+    try {
+      vm = Vm.start(plan, {
+        serialByte(byte) {
+          if (ended) return;
+          pending.push(byte);
+          if (!flushScheduled) {
+            flushScheduled = true;
+            setImmediate(flush);
+          }
+          const line = lines.pushByte(byte);
+          if (line !== undefined) {
+            noteMilestones(timer.line(line));
+            noteRefusal(line);
+          } else {
+            const m = timer.partial(lines.current);
+            if (m) noteMilestones([m]);
+          }
+        },
+        screenChar: (row, col, chr) => screen.put(row, col, chr),
+        screenSize: (w, h) => screen.resize(w, h),
+      });
+    } catch (err) {
+      end("error", err instanceof Ec2Error ? err : new Ec2Error("VmStartFailed", (err as Error).message, "Vm.start"));
+      return;
+    }
+
+    poll = setInterval(() => {
+      for (const row of screen.takeChanged()) {
+        noteMilestones(timer.line(row));
+        noteRefusal(row);
+      }
+      if (ended) return;
+      if (vm!.haltedForGood()) {
+        const m = timer.mark("halted", lines.tail(1)[0] ?? "");
+        if (m) post({ type: "milestone", milestone: m });
+        end("halted");
+      } else if (plan.timeoutMs > 0 && timer.elapsedMs() > plan.timeoutMs) {
+        end("timeout");
+      }
+    }, POLL_MS);
+  });
+}
