@@ -1,3 +1,4 @@
+import { defined } from "../defined.js";
 import { Ec2Error } from "../errors.js";
 
 /** What a caller may ask of one boot; every field is validated with an exact message. */
@@ -17,7 +18,7 @@ export const MEMORY_MIB_MAX = 2048;
 const UNTIL_MAX = 256;
 
 export function bootOptions(input: Partial<BootOptions> = {}): BootOptions {
-  const o = { ...DEFAULT_BOOT_OPTIONS, ...stripUndefined(input) };
+  const o = { ...DEFAULT_BOOT_OPTIONS, ...defined(input) };
   if (!Number.isInteger(o.memoryMiB) || o.memoryMiB < MEMORY_MIB_MIN || o.memoryMiB > MEMORY_MIB_MAX) {
     throw invalid(`memory must be a whole number of MiB from ${MEMORY_MIB_MIN} to ${MEMORY_MIB_MAX}, got ${String(input.memoryMiB)}`);
   }
@@ -34,8 +35,4 @@ export function bootOptions(input: Partial<BootOptions> = {}): BootOptions {
 
 function invalid(message: string): Ec2Error {
   return new Ec2Error("InvalidParameterValue", message, "bootOptions");
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

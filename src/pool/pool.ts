@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { MessageChannel } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { ConsoleLines } from "../boot/console-lines.js";
+import { defined } from "../defined.js";
 import type { BootPlan } from "../boot/plan.js";
 import type { Milestone } from "../boot/timer.js";
 import { Ec2Error } from "../errors.js";
@@ -232,8 +233,4 @@ function workerFile(): string {
   const file = fileURLToPath(new URL(rel, here));
   if (!existsSync(file)) throw new Ec2Error("MissingBuild", `worker script ${file} is missing: run 'npm run build'`, "BootPool");
   return file;
-}
-
-function defined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
