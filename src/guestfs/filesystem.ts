@@ -1,0 +1,21 @@
+/** What every read-only guest filesystem reader offers the PV-GRUB shim. */
+export interface GuestFilesystem {
+  readonly type: "ext2" | "ext3" | "ext4" | "fat12" | "fat16" | "fat32";
+  readonly label: string;
+  /** Size of the filesystem in bytes, as its superblock or BPB says. */
+  readonly size: number;
+  /** The file at an absolute path (symlinks followed); throws GuestFs.NotFound and friends. */
+  readFile(path: string): Uint8Array;
+  /** True when a regular file exists at the path. */
+  isFile(path: string): boolean;
+  /** Names in a directory (without . and ..). */
+  list(path: string): string[];
+}
+
+/** Largest file the readers will load into memory (kernels and initrds are far smaller). */
+export const MAX_FILE_BYTES = 512 * 1024 * 1024;
+
+/** Splits an absolute guest path into components; rejects empty and relative paths. */
+export function pathParts(path: string): string[] {
+  return path.split("/").filter((p) => p !== "" && p !== ".");
+}
