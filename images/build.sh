@@ -174,6 +174,11 @@ title Debian GNU/Linux, kernel $version
 root (hd0,0)
 kernel /boot/vmlinuz-$version root=/dev/xvda1 $CMDLINE
 initrd /boot/initrd.img-$version
+
+title Debian GNU/Linux, kernel $version (fallback)
+root (hd0,0)
+kernel /boot/vmlinuz-$version root=/dev/xvda1 $CMDLINE
+initrd /boot/initrd.img-$version
 MENU
   mke2fs -q -t ext4 -L amiboot-pv -E root_owner=0:0 -d "$tmp/root" "$tmp/part.img" 32M >/dev/null
   disk_with_partition "$tmp/part.img" "$disk.tmp" 83
@@ -196,7 +201,7 @@ host_json() {
 main() {
   mkdir -p "$OUT" "$CACHE"
   local recipe; recipe=$(cat "$0" "$HERE/mbr.asm" "$HERE/init.sh" | sha256sum | cut -d' ' -f1)
-  local outputs=(mbr.img hvm-linux.img pv-linux.img hvm-x86_64.img provenance.json)
+  local outputs=(mbr.img hvm-linux.img pv-linux.img hvm-x86_64.img vmlinuz-i386 vmlinuz-amd64 initrd.img provenance.json)
   local all=1
   for f in "${outputs[@]}"; do [ -f "$OUT/$f" ] || all=0; done
   if [ $all -eq 1 ] && [ "$(cat "$OUT/.recipe" 2>/dev/null)" = "$recipe" ]; then
@@ -235,8 +240,9 @@ main() {
   build_hvm_disk "$work/vmlinuz-amd64" "$work/initrd.img" "$OUT/hvm-x86_64.img"
   log "pv-linux.img"
   build_pv_disk "$work/vmlinuz-i386" "$work/initrd.img" "$version" "$OUT/pv-linux.img"
-  # The bare kernel and initrd stay for benchmarks against QEMU's direct boot.
+  # The bare kernels and initrd stay: benchmarks against QEMU's direct boot, guestfs tests.
   mv "$work/vmlinuz-i386" "$OUT/vmlinuz-i386"
+  mv "$work/vmlinuz-amd64" "$OUT/vmlinuz-amd64"
   mv "$work/initrd.img" "$OUT/initrd.img"
   rm -rf "$work"
 
@@ -248,7 +254,7 @@ main() {
       "$(host_json syslinux-common /usr/lib/syslinux/mbr/mbr.bin)" \
       "$(host_json nasm "$(command -v nasm)")"
     printf '  "outputs": [%s' "$(file_json "$OUT/mbr.img")"
-    for f in hvm-linux.img pv-linux.img hvm-x86_64.img vmlinuz-i386 initrd.img; do
+    for f in hvm-linux.img pv-linux.img hvm-x86_64.img vmlinuz-i386 vmlinuz-amd64 initrd.img; do
       printf ',\n    %s' "$(file_json "$OUT/$f")"
     done
     printf ']\n}\n'

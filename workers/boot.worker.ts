@@ -9,6 +9,7 @@ import { BootTimer, kernelRefusal, type Milestone } from "../src/boot/timer.js";
 import { Vm } from "../src/boot/vm.js";
 import { Ec2Error } from "../src/errors.js";
 import type { BootOutcome, BootTask, HostMessage, WorkerMessage, WorkerReport } from "../src/pool/protocol.js";
+import type { PvKernel } from "../src/boot/plan.js";
 
 /** How often the worker looks at the CPU, the screen and the clock. */
 const POLL_MS = 20;
@@ -82,27 +83,31 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
     };
     port.on("message", onHostMessage);
 
+    const serialByte = (byte: number) => {
+      if (ended) return;
+      pending.push(byte);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+      const line = lines.pushByte(byte);
+      if (line !== undefined) {
+        noteMilestones(timer.line(line));
+        noteRefusal(line);
+      } else {
+        const m = timer.partial(lines.current);
+        if (m) noteMilestones([m]);
+      }
+    };
+
     try {
       vm = Vm.start(plan, {
-        serialByte(byte) {
-          if (ended) return;
-          pending.push(byte);
-          if (!flushScheduled) {
-            flushScheduled = true;
-            setImmediate(flush);
-          }
-          const line = lines.pushByte(byte);
-          if (line !== undefined) {
-            noteMilestones(timer.line(line));
-            noteRefusal(line);
-          } else {
-            const m = timer.partial(lines.current);
-            if (m) noteMilestones([m]);
-          }
-        },
+        serialByte,
         screenChar: (row, col, chr) => screen.put(row, col, chr),
         screenSize: (w, h) => screen.resize(w, h),
       });
+      // The shim ran before the VM: its choice is the boot loader's banner.
+      if (plan.pv) for (const b of Buffer.from(pvBanner(plan.pv), "latin1")) serialByte(b);
     } catch (err) {
       end("error", err instanceof Ec2Error ? err : new Ec2Error("VmStartFailed", (err as Error).message, "Vm.start"));
       return;
@@ -123,4 +128,10 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
       }
     }, POLL_MS);
   });
+}
+
+/** What PV-GRUB would print: the entry it boots, from where, and why it fell back. */
+function pvBanner(pv: PvKernel): string {
+  const lines = [`amiboot PV-GRUB shim: booting entry ${pv.entry.index} '${pv.entry.title}' from ${pv.menuPath}`, ...pv.notes.map((n) => `amiboot PV-GRUB shim: ${n}`)];
+  return lines.map((l) => `${l}\r\n`).join("");
 }

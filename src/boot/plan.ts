@@ -1,14 +1,20 @@
 import path from "node:path";
+import { Ec2Error } from "../errors.js";
+import { RawFileDevice } from "../volumes/raw-file.js";
+import { checkDiskFile } from "./disk-file.js";
 import { findFirmware, type Firmware } from "./firmware.js";
-import { checkHvmDisk } from "./hvm-disk.js";
 import { bootOptions, type BootOptions } from "./options.js";
+import { pvGrub } from "./pv-grub.js";
+
+/** How a guest starts: SeaBIOS runs the disk's MBR, or the PV-GRUB shim hands v86 a kernel. */
+export type BootMode = "hvm" | "pv";
 
 /**
  * Everything a worker needs to run one VM, as plain data (it crosses the
  * worker boundary by structured clone); workers open the disks themselves.
  */
 export interface BootPlan {
-  mode: "hvm";
+  mode: BootMode;
   /** A name for people: the image's file name. */
   name: string;
   /** Disks in v86's order, root first. */
@@ -19,6 +25,8 @@ export interface BootPlan {
   timeoutMs: number;
   /** Serial console text that ends the boot successfully. */
   until?: string;
+  /** PV only: what the shim chose on the root disk. */
+  pv?: PvKernel;
 }
 
 /** A raw image file, read-only; the guest's writes stay in memory. */
@@ -28,13 +36,27 @@ export interface DiskSpec {
   size: number;
 }
 
-/** An HVM boot of a raw disk: SeaBIOS runs the disk's MBR. */
-export function hvmPlan(imagePath: string, options: Partial<BootOptions> = {}): BootPlan {
+/** The kernel, initrd and command line the PV-GRUB shim read from the disk. */
+export interface PvKernel {
+  kernel: Uint8Array;
+  initrd?: Uint8Array;
+  cmdline: string;
+  menuPath: string;
+  entry: { index: number; title: string };
+  /** Why earlier entries were skipped (the fallback path), and menu.lst warnings. */
+  notes: string[];
+}
+
+/** v86 loads the initrd at 64 MiB, the kernel at 1 MiB. */
+const INITRD_AT = 64 * 1024 * 1024;
+
+/** A boot of a raw disk: HVM runs its MBR, PV runs the PV-GRUB shim on it. */
+export function bootPlan(imagePath: string, mode: BootMode, options: Partial<BootOptions> = {}): BootPlan {
   const o = bootOptions(options);
   const abs = path.resolve(imagePath);
-  const size = checkHvmDisk(abs);
-  return {
-    mode: "hvm",
+  const size = checkDiskFile(abs, { bootSignature: mode === "hvm" });
+  const plan: BootPlan = {
+    mode,
     name: path.basename(abs),
     disks: [{ kind: "raw-file", path: abs, size }],
     memoryMiB: o.memoryMiB,
@@ -42,4 +64,41 @@ export function hvmPlan(imagePath: string, options: Partial<BootOptions> = {}): 
     timeoutMs: Math.round(o.timeoutSeconds * 1000),
     ...(o.until !== undefined ? { until: o.until } : {}),
   };
+  if (mode === "pv") plan.pv = pvKernel(abs, plan.name, o.memoryMiB);
+  return plan;
+}
+
+export const hvmPlan = (imagePath: string, options: Partial<BootOptions> = {}) => bootPlan(imagePath, "hvm", options);
+export const pvPlan = (imagePath: string, options: Partial<BootOptions> = {}) => bootPlan(imagePath, "pv", options);
+
+function pvKernel(abs: string, name: string, memoryMiB: number): PvKernel {
+  const dev = new RawFileDevice(abs);
+  try {
+    const c = pvGrub(dev, name);
+    if (c.kernel.length + 1024 * 1024 > INITRD_AT) {
+      throw new Ec2Error("InvalidKernel", `the kernel is ${mib(c.kernel.length)} MiB; v86 needs it below 63 MiB`, "pvPlan");
+    }
+    const needed = c.initrd ? INITRD_AT + c.initrd.length : INITRD_AT;
+    if (memoryMiB * 1024 * 1024 <= needed) {
+      throw new Ec2Error(
+        "InvalidParameterValue",
+        `a PV boot${c.initrd ? ` with a ${mib(c.initrd.length)} MiB initrd` : ""} needs more than ${Math.ceil(needed / 1024 / 1024)} MiB of memory (v86 loads the initrd at 64 MiB); got ${memoryMiB}`,
+        "pvPlan",
+      );
+    }
+    return {
+      kernel: c.kernel,
+      ...(c.initrd ? { initrd: c.initrd } : {}),
+      cmdline: c.cmdline,
+      menuPath: c.menuPath,
+      entry: { index: c.entry.index, title: c.entry.title },
+      notes: [...c.notes, ...c.menu.warnings.map((w) => `menu.lst ${w}`)],
+    };
+  } finally {
+    dev.close();
+  }
+}
+
+function mib(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(1);
 }

@@ -3,7 +3,7 @@ import { V86, type V86Options } from "v86";
 import { Ec2Error } from "../errors.js";
 import type { BlockDevice } from "../volumes/block-device.js";
 import { RawFileDevice } from "../volumes/raw-file.js";
-import type { BootPlan, DiskSpec } from "./plan.js";
+import type { BootPlan, DiskSpec, PvKernel } from "./plan.js";
 import { V86Disk } from "./v86-disk.js";
 
 const require = createRequire(import.meta.url);
@@ -40,6 +40,7 @@ export class Vm {
       bios: { url: plan.firmware.bios },
       ...(plan.firmware.vgaBios ? { vga_bios: { url: plan.firmware.vgaBios } } : {}),
       hda: new V86Disk(devices[0]!) as unknown as V86Options["hda"],
+      ...(plan.pv ? pvOptions(plan.pv) : {}),
       memory_size: plan.memoryMiB * 1024 * 1024,
       vga_memory_size: 2 * 1024 * 1024,
       autostart: true,
@@ -76,6 +77,20 @@ export class Vm {
       for (const d of this.devices) d.close();
     }
   }
+}
+
+/** Direct kernel boot: v86 loads the shim's kernel and initrd itself. */
+function pvOptions(pv: PvKernel): Partial<V86Options> {
+  return {
+    bzimage: { buffer: arrayBuffer(pv.kernel) },
+    ...(pv.initrd ? { initrd: { buffer: arrayBuffer(pv.initrd) } } : {}),
+    cmdline: pv.cmdline,
+  };
+}
+
+function arrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  return whole ? (bytes.buffer as ArrayBuffer) : (bytes.slice().buffer as ArrayBuffer);
 }
 
 function openDisk(spec: DiskSpec): BlockDevice {

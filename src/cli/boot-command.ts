@@ -1,5 +1,5 @@
-import type { Command } from "commander";
-import { hvmPlan } from "../boot/plan.js";
+import { Option, type Command } from "commander";
+import { bootPlan, type BootMode, type BootPlan } from "../boot/plan.js";
 import { BootPool } from "../pool/pool.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { errorLine, milestoneTable, resultJson } from "./output.js";
@@ -9,6 +9,7 @@ import { parseNumber } from "./parse.js";
 export const DETACH_BYTE = 0x1d;
 
 interface BootFlags {
+  mode: BootMode;
   memory?: number;
   timeout?: number;
   until?: string;
@@ -19,8 +20,13 @@ interface BootFlags {
 export function addBootCommand(program: Command): void {
   program
     .command("boot")
-    .description("boot a raw disk image in v86 (SeaBIOS runs its MBR) and stream its serial console")
+    .description("boot a raw disk image in v86 and stream its serial console")
     .argument("<image>", "raw disk image (read-only: the guest's writes stay in memory)")
+    .addOption(
+      new Option("--mode <mode>", "hvm: SeaBIOS runs the disk's MBR; pv: the PV-GRUB shim boots the kernel named by the disk's menu.lst")
+        .choices(["hvm", "pv"])
+        .default("hvm"),
+    )
     .option("-m, --memory <MiB>", "guest memory in MiB (16-2048)", parseNumber, 128)
     .option("-t, --timeout <seconds>", "fail the boot after this many seconds; 0 = never (default 120, none with --attach)", parseNumber)
     .option("-u, --until <text>", "end the boot successfully when the console shows this text")
@@ -34,6 +40,7 @@ Exit codes: 0 success, 1 boot failed, 2 bad arguments or image, 124 timeout, 130
 
 Examples:
   amiboot boot images/build/hvm-linux.img --until AMIBOOT-USERSPACE-READY
+  amiboot boot images/build/pv-linux.img --mode pv --until AMIBOOT-USERSPACE-READY
   amiboot boot images/build/mbr.img --json
   amiboot boot my-disk.img --attach`,
     )
@@ -46,7 +53,7 @@ async function runBoot(image: string, flags: BootFlags): Promise<number> {
   let plan;
   try {
     const timeoutSeconds = flags.timeout ?? (flags.attach ? 0 : 120);
-    plan = hvmPlan(image, { memoryMiB: flags.memory, timeoutSeconds, until: flags.until });
+    plan = bootPlan(image, flags.mode, { memoryMiB: flags.memory, timeoutSeconds, until: flags.until });
   } catch (err) {
     return reportEarlyError(err, flags.json);
   }
@@ -92,13 +99,20 @@ async function runBoot(image: string, flags: BootFlags): Promise<number> {
   await pool.close();
 
   if (flags.json) {
-    process.stdout.write(resultJson(result, { image: plan.disks[0]!.path, memoryMiB: plan.memoryMiB }) + "\n");
+    process.stdout.write(resultJson(result, { image: plan.disks[0]!.path, memoryMiB: plan.memoryMiB, ...pvJson(plan) }) + "\n");
   } else {
     if (lastByte !== 0x0a) process.stdout.write("\n");
     process.stdout.write("\n" + milestoneTable(result) + "\n");
     if (result.error) process.stderr.write(errorLine(result.error) + "\n");
   }
   return exitCodeFor(result.outcome, result.ok);
+}
+
+/** What the PV-GRUB shim chose, for --json (without the kernel's bytes). */
+function pvJson(plan: BootPlan): Record<string, unknown> {
+  if (!plan.pv) return {};
+  const { menuPath, entry, notes, cmdline, initrd } = plan.pv;
+  return { pv: { menuPath, entry, cmdline, initrd: initrd !== undefined, notes, fallback: entry.index !== 0 && notes.some((n) => n.startsWith("entry ")) } };
 }
 
 function reportEarlyError(err: unknown, json?: boolean): number {

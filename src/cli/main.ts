@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { addBootCommand } from "./boot-command.js";
 import { EXIT } from "./exit-codes.js";
+import { addInspectCommand } from "./inspect-command.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
       process.exit(err.exitCode === 0 ? 0 : EXIT.invalid);
     });
   addBootCommand(program);
+  addInspectCommand(program);
   return program;
 }
 

@@ -15,7 +15,7 @@ export interface GuestFilesystem {
 /** Largest file the readers will load into memory (kernels and initrds are far smaller). */
 export const MAX_FILE_BYTES = 512 * 1024 * 1024;
 
-/** Splits an absolute guest path into components; rejects empty and relative paths. */
+/** Splits a guest path into components (paths are taken from the root; empty and "." parts dropped). */
 export function pathParts(path: string): string[] {
   return path.split("/").filter((p) => p !== "" && p !== ".");
 }

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { checkHvmDisk } from "../../src/boot/hvm-disk.js";
+import { checkDiskFile } from "../../src/boot/disk-file.js";
 import { tempDir } from "../helpers.js";
 
 const dir = tempDir();
@@ -39,16 +39,20 @@ export const BAD_DISKS: [string, () => string, string, RegExp][] = [
   ],
 ];
 
-describe("checkHvmDisk", () => {
+describe("checkDiskFile", () => {
   it("accepts a boot sector and returns its size", () => {
-    expect(checkHvmDisk(file("ok.img", bootSector()))).toBe(512);
+    expect(checkDiskFile(file("ok.img", bootSector()), { bootSignature: true })).toBe(512);
   });
 
   it.each(BAD_DISKS)("rejects %s", (_what, make, code, message) => {
-    expect(() => checkHvmDisk(make())).toThrow(expect.objectContaining({ code, message: expect.stringMatching(message) }));
+    expect(() => checkDiskFile(make(), { bootSignature: true })).toThrow(expect.objectContaining({ code, message: expect.stringMatching(message) }));
+  });
+
+  it("does not ask a PV disk for a boot signature", () => {
+    expect(checkDiskFile(file("pv.img", Buffer.alloc(4096)), { bootSignature: false })).toBe(4096);
   });
 
   it("names a non-regular file", () => {
-    expect(() => checkHvmDisk("/dev/null")).toThrow(expect.objectContaining({ code: "InvalidDiskImage.NotAFile" }));
+    expect(() => checkDiskFile("/dev/null", { bootSignature: true })).toThrow(expect.objectContaining({ code: "InvalidDiskImage.NotAFile" }));
   });
 });

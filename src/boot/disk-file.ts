@@ -3,12 +3,12 @@ import { Ec2Error } from "../errors.js";
 import { SECTOR_SIZE } from "../volumes/block-device.js";
 
 /**
- * Checks, before any worker starts, that a path is a raw disk SeaBIOS can
- * boot: a readable regular file of at least one sector ending in 0x55AA.
- * Returns the disk's size in bytes.
+ * Checks, before any worker starts, that a path is a raw disk: a readable
+ * regular file of at least one sector; for an HVM boot (SeaBIOS runs the
+ * MBR) its first sector must end in 0x55AA. Returns the disk's size in bytes.
  */
-export function checkHvmDisk(path: string): number {
-  const op = "checkHvmDisk";
+export function checkDiskFile(path: string, options: { bootSignature: boolean }): number {
+  const op = "checkDiskFile";
   let st: fs.Stats;
   try {
     st = fs.statSync(path);
@@ -33,7 +33,7 @@ export function checkHvmDisk(path: string): number {
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }
-  if (mbr[510] !== 0x55 || mbr[511] !== 0xaa) {
+  if (options.bootSignature && (mbr[510] !== 0x55 || mbr[511] !== 0xaa)) {
     const found = `0x${hex(mbr[510]!)}${hex(mbr[511]!)}`;
     throw new Ec2Error(
       "InvalidDiskImage.NotBootable",
