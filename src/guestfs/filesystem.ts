@@ -13,7 +13,7 @@ export interface GuestFilesystem {
 }
 
 /** Largest file the readers will load into memory (kernels and initrds are far smaller). */
-export const MAX_FILE_BYTES = 512 * 1024 * 1024;
+export const MAX_FILE_BYTES = 256 * 1024 * 1024;
 
 /** Splits a guest path into components (paths are taken from the root; empty and "." parts dropped). */
 export function pathParts(path: string): string[] {
