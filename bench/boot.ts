@@ -1,10 +1,12 @@
 /**
  * Cold-boot benchmark: time from process start to the guest's user-space
- * marker, for amiboot (with and without the V8 flags it adopts) and, when
- * installed, QEMU TCG on the same disk. Runs are interleaved so drift hits
- * every case alike; every process's console goes through the same BootTimer.
+ * marker. HVM: amiboot (with and without the V8 flag it adopts) and QEMU TCG
+ * on the same disk. PV: amiboot's PV-GRUB shim on pv-linux.img and QEMU's
+ * direct kernel boot of the same kernel, initrd and command line. Runs are
+ * interleaved so drift hits every case alike; every process's console goes
+ * through the same BootTimer.
  *
- *   npm run bench:boot -- [--runs N] [--warmup N] [--image FILE] [--no-qemu]
+ *   npm run bench:boot -- [--runs N] [--warmup N] [--modes hvm,pv] [--no-qemu]
  */
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -23,33 +25,48 @@ const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "5" },
     warmup: { type: "string", default: "1" },
-    image: { type: "string", default: path.join(ROOT, "images/build/hvm-linux.img") },
+    modes: { type: "string", default: "hvm,pv" },
     "no-qemu": { type: "boolean", default: false },
     out: { type: "string", default: path.join(ROOT, "bench/results") },
   },
 });
 const runs = Number(values.runs);
 const warmup = Number(values.warmup);
-const image = path.resolve(values.image!);
+const modes = values.modes!.split(",");
+const IMAGES = path.join(ROOT, "images/build");
+const hvmImage = path.join(IMAGES, "hvm-linux.img");
+const pvImage = path.join(IMAGES, "pv-linux.img");
 
 interface Case {
   name: string;
   command: string[];
+  /** The case this one is compared with: QEMU on the same guest. */
+  peer?: string;
 }
 
-const amiboot = (flags: string[]): string[] => [process.execPath, ...flags, path.join(ROOT, "bin/amiboot.js"), "boot", image, "--until", MARKER, "--timeout", "300"];
-const cases: Case[] = [
-  { name: "amiboot", command: amiboot(["--v8-pool-size=1"]) },
-  { name: "amiboot (default V8 flags)", command: amiboot([]) },
+const amiboot = (image: string, flags: string[], mode = "hvm"): string[] => [
+  process.execPath, ...flags, path.join(ROOT, "bin/amiboot.js"), "boot", image, "--mode", mode, "--until", MARKER, "--timeout", "300",
 ];
 const qemu = spawnSync("qemu-system-i386", ["--version"], { encoding: "utf8" });
-if (!values["no-qemu"] && qemu.status === 0) {
-  cases.push({
-    name: "qemu-tcg",
-    command: ["qemu-system-i386", "-accel", "tcg", "-m", "128", "-nographic", "-no-reboot", "-drive", `file=${image},format=raw,snapshot=on`],
-  });
-} else if (!values["no-qemu"]) {
-  console.error("bench: qemu-system-i386 not found (apt-get install qemu-system-x86); measuring amiboot alone");
+const withQemu = !values["no-qemu"] && qemu.status === 0;
+if (!values["no-qemu"] && !withQemu) console.error("bench: qemu-system-i386 not found (apt-get install qemu-system-x86); measuring amiboot alone");
+const QEMU = ["qemu-system-i386", "-accel", "tcg", "-m", "128", "-nographic", "-no-reboot"];
+const cases: Case[] = [];
+if (modes.includes("hvm")) {
+  cases.push({ name: "hvm amiboot", command: amiboot(hvmImage, ["--v8-pool-size=1"]), peer: "hvm qemu-tcg" });
+  cases.push({ name: "hvm amiboot (default V8 flags)", command: amiboot(hvmImage, []), peer: "hvm qemu-tcg" });
+  if (withQemu) cases.push({ name: "hvm qemu-tcg", command: [...QEMU, "-drive", `file=${hvmImage},format=raw,snapshot=on`] });
+}
+if (modes.includes("pv")) {
+  cases.push({ name: "pv amiboot", command: amiboot(pvImage, ["--v8-pool-size=1"], "pv"), peer: "pv qemu-tcg -kernel" });
+  if (withQemu) {
+    // QEMU's PV peer boots what the shim boots: the same kernel, initrd and command line.
+    const cmdline = JSON.parse(fs.readFileSync(path.join(IMAGES, "provenance.json"), "utf8")).cmdline as string;
+    cases.push({
+      name: "pv qemu-tcg -kernel",
+      command: [...QEMU, "-kernel", path.join(IMAGES, "vmlinuz-i386"), "-initrd", path.join(IMAGES, "initrd.img"), "-append", `root=/dev/xvda1 ${cmdline}`, "-drive", `file=${pvImage},format=raw,snapshot=on`],
+    });
+  }
 }
 
 interface Sample {
@@ -108,28 +125,25 @@ const rows = cases.map((c) => {
 });
 
 const s = (ms: number) => (ms / 1000).toFixed(2);
-console.log(`\nCold boot of ${path.basename(image)} to '${MARKER}' (${runs} runs after ${warmup} warm-up; seconds from process start)\n`);
-console.log(["case".padEnd(28), "min", "median", "max", ...MILESTONES.map((m) => `${m}~`)].map((h, i) => (i ? h.padStart(8) : h)).join(""));
+console.log(`\nCold boot to '${MARKER}' (${runs} runs after ${warmup} warm-up; seconds from process start)\n`);
+console.log(["case".padEnd(32), "min", "median", "max", ...MILESTONES.map((m) => `${m}~`)].map((h, i) => (i ? h.padStart(8) : h)).join(""));
 for (const r of rows) {
-  console.log([r.case.padEnd(28), s(r.marker.min), s(r.marker.median), s(r.marker.max), ...MILESTONES.map((m) => s(r.perMilestone[m]!))].map((v, i) => (i ? v.padStart(8) : v)).join(""));
+  console.log([r.case.padEnd(32), s(r.marker.min), s(r.marker.median), s(r.marker.max), ...MILESTONES.map((m) => s(r.perMilestone[m]!))].map((v, i) => (i ? v.padStart(8) : v)).join(""));
 }
 console.log("(~ = median time of each milestone)");
 
-const ratios: Record<string, { median: number; pairs: number[] }> = {};
-const peer = rows.find((r) => r.case === "qemu-tcg");
-if (peer) {
-  for (const r of rows.filter((r) => r !== peer)) {
-    // Pair run i of each case: the runs were interleaved, so pairs saw the same machine state.
-    const pairs = samples
-      .filter((x) => x.case === r.case)
-      .map((x) => x.markerMs / samples.find((q) => q.case === peer.case && q.run === x.run)!.markerMs);
-    ratios[r.case] = { median: r.marker.median / peer.marker.median, pairs };
-    console.log(`ratio ${r.case} / qemu-tcg: ${(r.marker.median / peer.marker.median).toFixed(2)} (per run: ${pairs.map((p) => p.toFixed(2)).join(", ")})`);
-  }
+const ratios: Record<string, { peer: string; median: number; pairs: number[] }> = {};
+for (const c of cases.filter((c) => c.peer && rows.some((r) => r.case === c.peer))) {
+  const mine = rows.find((r) => r.case === c.name)!;
+  const peer = rows.find((r) => r.case === c.peer)!;
+  // Pair run i of each case: the runs were interleaved, so pairs saw the same machine state.
+  const pairs = samples.filter((x) => x.case === c.name).map((x) => x.markerMs / samples.find((q) => q.case === c.peer && q.run === x.run)!.markerMs);
+  ratios[c.name] = { peer: c.peer!, median: mine.marker.median / peer.marker.median, pairs };
+  console.log(`ratio ${c.name} / ${c.peer}: ${ratios[c.name]!.median.toFixed(2)} (per run: ${pairs.map((p) => p.toFixed(2)).join(", ")})`);
 }
 
 fs.mkdirSync(values.out!, { recursive: true });
 const file = path.join(values.out!, `boot-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
 const machine = { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, loadavg: os.loadavg(), qemu: qemu.stdout?.split("\n")[0] };
-fs.writeFileSync(file, JSON.stringify({ image, marker: MARKER, runs, warmup, machine, rows, ratios, samples }, null, 2));
+fs.writeFileSync(file, JSON.stringify({ marker: MARKER, runs, warmup, machine, rows, ratios, samples }, null, 2));
 console.log(`\nsamples: ${path.relative(process.cwd(), file)}`);

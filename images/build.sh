@@ -36,6 +36,7 @@ need_tools() {
   command -v mke2fs >/dev/null || missing+=(e2fsprogs)
   command -v sfdisk >/dev/null || missing+=(fdisk)
   command -v cpio >/dev/null || missing+=(cpio)
+  command -v xz >/dev/null || missing+=(xz-utils)
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing host packages: ${missing[*]}"
   local sudo=""

@@ -9,9 +9,11 @@ export interface BootOptions {
   timeoutSeconds: number;
   /** Ends the boot successfully when the serial console shows this text (one line). */
   until?: string;
+  /** PV: leave the kernel compressed for the guest to unpack, as PV-GRUB does. Default false. */
+  guestDecompress: boolean;
 }
 
-export const DEFAULT_BOOT_OPTIONS: BootOptions = { memoryMiB: 128, timeoutSeconds: 120 };
+export const DEFAULT_BOOT_OPTIONS: BootOptions = { memoryMiB: 128, timeoutSeconds: 120, guestDecompress: false };
 
 export const MEMORY_MIB_MIN = 16;
 export const MEMORY_MIB_MAX = 2048;
@@ -29,6 +31,9 @@ export function bootOptions(input: Partial<BootOptions> = {}): BootOptions {
     if (typeof o.until !== "string" || o.until.length === 0 || o.until.length > UNTIL_MAX || /[\r\n]/.test(o.until)) {
       throw invalid(`until must be one line of 1 to ${UNTIL_MAX} characters, got ${JSON.stringify(o.until)}`);
     }
+  }
+  if (typeof o.guestDecompress !== "boolean") {
+    throw invalid(`guestDecompress must be true or false, got ${String(input.guestDecompress)}`);
   }
   return o;
 }

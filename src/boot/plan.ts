@@ -5,6 +5,7 @@ import { checkDiskFile } from "./disk-file.js";
 import { findFirmware, type Firmware } from "./firmware.js";
 import { bootOptions, type BootOptions } from "./options.js";
 import { pvGrub } from "./pv-grub.js";
+import { unpackKernel } from "./vmlinux.js";
 
 /** How a guest starts: SeaBIOS runs the disk's MBR, or the PV-GRUB shim hands v86 a kernel. */
 export type BootMode = "hvm" | "pv";
@@ -43,8 +44,10 @@ export interface PvKernel {
   cmdline: string;
   menuPath: string;
   entry: { index: number; title: string };
-  /** Why earlier entries were skipped (the fallback path), and menu.lst warnings. */
+  /** Why earlier entries were skipped (the fallback path), menu.lst warnings, how the kernel was unpacked. */
   notes: string[];
+  /** Set when the host unpacked the kernel (see vmlinux.ts). */
+  unpacked?: { compression: string; vmlinuxBytes: number; ms: number };
 }
 
 /** v86 loads the initrd at 64 MiB, the kernel at 1 MiB. */
@@ -64,14 +67,14 @@ export function bootPlan(imagePath: string, mode: BootMode, options: Partial<Boo
     timeoutMs: Math.round(o.timeoutSeconds * 1000),
     ...(o.until !== undefined ? { until: o.until } : {}),
   };
-  if (mode === "pv") plan.pv = pvKernel(abs, plan.name, o.memoryMiB);
+  if (mode === "pv") plan.pv = pvKernel(abs, plan.name, o.memoryMiB, o.guestDecompress);
   return plan;
 }
 
 export const hvmPlan = (imagePath: string, options: Partial<BootOptions> = {}) => bootPlan(imagePath, "hvm", options);
 export const pvPlan = (imagePath: string, options: Partial<BootOptions> = {}) => bootPlan(imagePath, "pv", options);
 
-function pvKernel(abs: string, name: string, memoryMiB: number): PvKernel {
+function pvKernel(abs: string, name: string, memoryMiB: number, guestDecompress: boolean): PvKernel {
   const dev = new RawFileDevice(abs);
   try {
     const c = pvGrub(dev, name);
@@ -86,13 +89,22 @@ function pvKernel(abs: string, name: string, memoryMiB: number): PvKernel {
         "pvPlan",
       );
     }
+    const notes = [...c.notes, ...c.menu.warnings.map((w) => `menu.lst ${w}`)];
+    const unpacked = guestDecompress ? undefined : unpackKernel(c.kernel);
+    if (unpacked && "bzImage" in unpacked) {
+      notes.push(`kernel unpacked on the host (${unpacked.compression}, ${mib(unpacked.vmlinuxBytes)} MiB vmlinux, ${unpacked.ms} ms)`);
+    } else if (unpacked) {
+      notes.push(`kernel left for the guest to decompress: ${unpacked.reason}`);
+    }
+    const host = unpacked && "bzImage" in unpacked ? unpacked : undefined;
     return {
-      kernel: c.kernel,
+      kernel: host ? host.bzImage : c.kernel,
       ...(c.initrd ? { initrd: c.initrd } : {}),
       cmdline: c.cmdline,
       menuPath: c.menuPath,
       entry: { index: c.entry.index, title: c.entry.title },
-      notes: [...c.notes, ...c.menu.warnings.map((w) => `menu.lst ${w}`)],
+      notes,
+      ...(host ? { unpacked: { compression: host.compression, vmlinuxBytes: host.vmlinuxBytes, ms: host.ms } } : {}),
     };
   } finally {
     dev.close();

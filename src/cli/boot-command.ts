@@ -10,6 +10,7 @@ export const DETACH_BYTE = 0x1d;
 
 interface BootFlags {
   mode: BootMode;
+  guestDecompress?: boolean;
   memory?: number;
   timeout?: number;
   until?: string;
@@ -27,6 +28,7 @@ export function addBootCommand(program: Command): void {
         .choices(["hvm", "pv"])
         .default("hvm"),
     )
+    .option("--guest-decompress", "pv: let the guest decompress its kernel (as real PV-GRUB) instead of unpacking it on the host")
     .option("-m, --memory <MiB>", "guest memory in MiB (16-2048)", parseNumber, 128)
     .option("-t, --timeout <seconds>", "fail the boot after this many seconds; 0 = never (default 120, none with --attach)", parseNumber)
     .option("-u, --until <text>", "end the boot successfully when the console shows this text")
@@ -53,7 +55,7 @@ async function runBoot(image: string, flags: BootFlags): Promise<number> {
   let plan;
   try {
     const timeoutSeconds = flags.timeout ?? (flags.attach ? 0 : 120);
-    plan = bootPlan(image, flags.mode, { memoryMiB: flags.memory, timeoutSeconds, until: flags.until });
+    plan = bootPlan(image, flags.mode, { memoryMiB: flags.memory, timeoutSeconds, until: flags.until, guestDecompress: flags.guestDecompress });
   } catch (err) {
     return reportEarlyError(err, flags.json);
   }
@@ -111,8 +113,8 @@ async function runBoot(image: string, flags: BootFlags): Promise<number> {
 /** What the PV-GRUB shim chose, for --json (without the kernel's bytes). */
 function pvJson(plan: BootPlan): Record<string, unknown> {
   if (!plan.pv) return {};
-  const { menuPath, entry, notes, cmdline, initrd } = plan.pv;
-  return { pv: { menuPath, entry, cmdline, initrd: initrd !== undefined, notes, fallback: entry.index !== 0 && notes.some((n) => n.startsWith("entry ")) } };
+  const { menuPath, entry, notes, cmdline, initrd, unpacked } = plan.pv;
+  return { pv: { menuPath, entry, cmdline, initrd: initrd !== undefined, unpacked: unpacked ?? null, notes, fallback: notes.some((n) => n.startsWith("entry ")) } };
 }
 
 function reportEarlyError(err: unknown, json?: boolean): number {

@@ -35,6 +35,7 @@ describe("PV boots through the PV-GRUB shim", () => {
     expect(r.milestones.map((m) => m.name)).toEqual(["loader", "kernel", "init", "until"]);
     expect(text).toMatch(/^amiboot PV-GRUB shim: booting entry 0 'Debian GNU\/Linux, kernel 6\.1\.0-\d+-686' from \(hd0,0\)\/boot\/grub\/menu\.lst/);
     expect(text).toMatch(/Kernel command line: root=\/dev\/xvda1 console=ttyS0/);
+    expect(text).toMatch(/amiboot PV-GRUB shim: kernel unpacked on the host \(xz, 15\.\d MiB vmlinux, \d+ ms\)/);
   });
 
   it("boots the fallback entry when the default's initrd is missing, and the console says so", async () => {
@@ -44,7 +45,9 @@ describe("PV boots through the PV-GRUB shim", () => {
       "boot/initrd": fs.readFileSync(image("initrd.img")),
     });
     const disk = makeDisk(dir, "fallback-disk.img", 20, "start=2048, type=83\n", [part]);
-    const plan = pvPlan(disk, { until: MARKER, timeoutSeconds: 150 });
+    // This one leaves the kernel compressed, as real PV-GRUB does: the guest's decompressor runs.
+    const plan = pvPlan(disk, { until: MARKER, timeoutSeconds: 150, guestDecompress: true });
+    expect(plan.pv?.unpacked).toBeUndefined();
     expect(plan.pv?.entry).toEqual({ index: 1, title: "rescue" });
     const run = pool.boot(plan);
     let text = "";

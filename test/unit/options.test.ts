@@ -4,8 +4,8 @@ import { poolOptions } from "../../src/pool/pool.js";
 
 describe("bootOptions", () => {
   it("fills defaults", () => {
-    expect(bootOptions()).toEqual({ memoryMiB: 128, timeoutSeconds: 120 });
-    expect(bootOptions({ until: "x", memoryMiB: undefined })).toEqual({ memoryMiB: 128, timeoutSeconds: 120, until: "x" });
+    expect(bootOptions()).toEqual({ memoryMiB: 128, timeoutSeconds: 120, guestDecompress: false });
+    expect(bootOptions({ until: "x", memoryMiB: undefined })).toEqual({ memoryMiB: 128, timeoutSeconds: 120, until: "x", guestDecompress: false });
   });
 
   it.each([
@@ -16,6 +16,7 @@ describe("bootOptions", () => {
     [{ timeoutSeconds: Number.NaN }, "timeout must be a number of seconds >= 0 (0 means none), got NaN"],
     [{ until: "" }, 'until must be one line of 1 to 256 characters, got ""'],
     [{ until: "a\nb" }, 'until must be one line of 1 to 256 characters, got "a\\nb"'],
+    [{ guestDecompress: "yes" as unknown as boolean }, "guestDecompress must be true or false, got yes"],
   ])("rejects %j with an exact message", (input, message) => {
     expect(() => bootOptions(input)).toThrow(expect.objectContaining({ code: "InvalidParameterValue", message }));
   });

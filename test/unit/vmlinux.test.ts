@@ -1,0 +1,43 @@
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import { describe, expect, it } from "vitest";
+import { readKernelHeader } from "../../src/boot/bzimage.js";
+import { unpackKernel } from "../../src/boot/vmlinux.js";
+import { image } from "../helpers.js";
+
+const kernel = fs.readFileSync(image("vmlinuz-i386"));
+
+describe("unpackKernel", () => {
+  it("turns Debian's xz bzImage into one whose vmlinux is already in place", () => {
+    const r = unpackKernel(kernel);
+    if ("reason" in r) throw new Error(r.reason);
+    expect(r.compression).toBe("xz");
+    // The setup code is the original's; the header still reads as a 32-bit bzImage.
+    const setup = (kernel[0x1f1]! + 1) * 512;
+    expect(Buffer.from(r.bzImage.subarray(0, 0x1f4)).equals(kernel.subarray(0, 0x1f4))).toBe(true);
+    expect(readKernelHeader(r.bzImage, "unpacked")).toMatchObject({ bits: 32, bzImage: true });
+    // The protected-mode part starts with mov eax, entry; jmp eax, and the ELF's first segment sits at its physical address.
+    const pm = Buffer.from(r.bzImage.subarray(setup));
+    expect(pm[0]).toBe(0xb8);
+    expect([pm[5], pm[6]]).toEqual([0xff, 0xe0]);
+    const entry = pm.readUInt32LE(1);
+    expect(entry).toBeGreaterThanOrEqual(0x1000000);
+    expect(r.bzImage.length).toBeGreaterThan(r.vmlinuxBytes / 2);
+    // Matches what xz itself says the payload holds.
+    const payload = kernel.subarray(setup + kernel.readUInt32LE(0x248), setup + kernel.readUInt32LE(0x248) + kernel.readUInt32LE(0x24c));
+    expect(r.vmlinuxBytes).toBe(payload.readUInt32LE(payload.length - 4));
+    const vmlinux = execFileSync("xz", ["-dc", "--single-stream"], { input: payload.subarray(0, payload.length - 4), maxBuffer: 1 << 26 });
+    expect(vmlinux.readUInt32LE(24)).toBe(entry);
+  });
+
+  it("says why when it cannot: a 64-bit vmlinux, a damaged payload, an old protocol", () => {
+    expect(unpackKernel(fs.readFileSync(image("vmlinuz-amd64")))).toEqual({ reason: "vmlinux is not a 32-bit little-endian i386 ELF" });
+    const broken = Buffer.from(kernel);
+    const setup = (broken[0x1f1]! + 1) * 512;
+    broken.fill(0x41, setup + broken.readUInt32LE(0x248) + 4096, setup + broken.readUInt32LE(0x248) + 8192);
+    expect(unpackKernel(broken)).toEqual({ reason: expect.stringMatching(/^decompression failed: /) });
+    const old = Buffer.from(kernel);
+    old.writeUInt16LE(0x0206, 0x206);
+    expect(unpackKernel(old)).toEqual({ reason: "boot protocol 2.06 has no payload fields" });
+  });
+});
