@@ -59,6 +59,8 @@ if (modes.includes("hvm")) {
 }
 if (modes.includes("pv")) {
   cases.push({ name: "pv amiboot", command: amiboot(pvImage, ["--v8-pool-size=1"], "pv"), peer: "pv qemu-tcg -kernel" });
+  // The same boot with the guest decompressing its own kernel, as real PV-GRUB leaves it.
+  cases.push({ name: "pv amiboot --guest-decompress", command: [...amiboot(pvImage, ["--v8-pool-size=1"], "pv"), "--guest-decompress"], peer: "pv qemu-tcg -kernel" });
   if (withQemu) {
     // QEMU's PV peer boots what the shim boots: the same kernel, initrd and command line.
     const cmdline = JSON.parse(fs.readFileSync(path.join(IMAGES, "provenance.json"), "utf8")).cmdline as string;
