@@ -5,7 +5,8 @@ import { checkDiskFile } from "./disk-file.js";
 import { findFirmware, type Firmware } from "./firmware.js";
 import { bootOptions, type BootOptions } from "./options.js";
 import { pvGrub } from "./pv-grub.js";
-import { unpackKernel } from "./vmlinux.js";
+import { amibootHome } from "../home.js";
+import { unpackInitrd, unpackKernelCached } from "./host-unpack.js";
 
 /** How a guest starts: SeaBIOS runs the disk's MBR, or the PV-GRUB shim hands v86 a kernel. */
 export type BootMode = "hvm" | "pv";
@@ -46,7 +47,7 @@ export interface PvKernel {
   entry: { index: number; title: string };
   /** Why earlier entries were skipped (the fallback path), menu.lst warnings, how the kernel was unpacked. */
   notes: string[];
-  /** Set when the host unpacked the kernel (see vmlinux.ts). */
+  /** Set when the host unpacked the kernel (see host-unpack.ts). */
   unpacked?: { compression: string; vmlinuxBytes: number; ms: number };
 }
 
@@ -76,39 +77,54 @@ export const pvPlan = (imagePath: string, options: Partial<BootOptions> = {}) =>
 
 function pvKernel(abs: string, name: string, memoryMiB: number, guestDecompress: boolean): PvKernel {
   const dev = new RawFileDevice(abs);
+  let c;
   try {
-    const c = pvGrub(dev, name);
-    if (c.kernel.length + 1024 * 1024 > INITRD_AT) {
-      throw new Ec2Error("InvalidKernel", `the kernel is ${mib(c.kernel.length)} MiB; v86 needs it below 63 MiB`, "pvPlan");
-    }
-    const needed = c.initrd ? INITRD_AT + c.initrd.length : INITRD_AT;
-    if (memoryMiB * 1024 * 1024 <= needed) {
-      throw new Ec2Error(
-        "InvalidParameterValue",
-        `a PV boot${c.initrd ? ` with a ${mib(c.initrd.length)} MiB initrd` : ""} needs more than ${Math.ceil(needed / 1024 / 1024)} MiB of memory (v86 loads the initrd at 64 MiB); got ${memoryMiB}`,
-        "pvPlan",
-      );
-    }
-    const notes = [...c.notes, ...c.menu.warnings.map((w) => `menu.lst ${w}`)];
-    const unpacked = guestDecompress ? undefined : unpackKernel(c.kernel);
-    if (unpacked && "bzImage" in unpacked) {
-      notes.push(`kernel unpacked on the host (${unpacked.compression}, ${mib(unpacked.vmlinuxBytes)} MiB vmlinux, ${unpacked.ms} ms)`);
-    } else if (unpacked) {
-      notes.push(`kernel left for the guest to decompress: ${unpacked.reason}`);
-    }
-    const host = unpacked && "bzImage" in unpacked ? unpacked : undefined;
-    return {
-      kernel: host ? host.bzImage : c.kernel,
-      ...(c.initrd ? { initrd: c.initrd } : {}),
-      cmdline: c.cmdline,
-      menuPath: c.menuPath,
-      entry: { index: c.entry.index, title: c.entry.title },
-      notes,
-      ...(host ? { unpacked: { compression: host.compression, vmlinuxBytes: host.vmlinuxBytes, ms: host.ms } } : {}),
-    };
+    c = pvGrub(dev, name);
   } finally {
     dev.close();
   }
+  const memory = memoryMiB * 1024 * 1024;
+  const notes = [...c.notes, ...c.menu.warnings.map((w) => `menu.lst ${w}`)];
+  let kernel = c.kernel;
+  let initrd = c.initrd;
+  let unpacked: PvKernel["unpacked"];
+  if (!guestDecompress) {
+    const k = unpackKernelCached(c.kernel, path.join(amibootHome(), "cache", "kernels"));
+    if ("reason" in k) notes.push(`kernel left for the guest to decompress: ${k.reason}`);
+    else {
+      kernel = k.bzImage;
+      unpacked = { compression: k.compression, vmlinuxBytes: k.vmlinuxBytes, ms: k.ms };
+      notes.push(`kernel unpacked on the host (${k.compression}, ${mib(k.vmlinuxBytes)} MiB vmlinux, ${k.cached ? "cached" : `${k.ms} ms`})`);
+    }
+    if (initrd) {
+      const r = unpackInitrd(initrd, Math.max(1, memory - INITRD_AT - 1));
+      if ("reason" in r) notes.push(`initrd left for the guest to decompress: ${r.reason}`);
+      else {
+        notes.push(`initrd unpacked on the host (${r.compression}, ${mib(initrd.length)} -> ${mib(r.initrd.length)} MiB)`);
+        initrd = r.initrd;
+      }
+    }
+  }
+  if (kernel.length + 1024 * 1024 > INITRD_AT) {
+    throw new Ec2Error("InvalidKernel", `the kernel is ${mib(kernel.length)} MiB; v86 needs it below 63 MiB`, "pvPlan");
+  }
+  const needed = initrd ? INITRD_AT + initrd.length : INITRD_AT;
+  if (memory <= needed) {
+    throw new Ec2Error(
+      "InvalidParameterValue",
+      `a PV boot${initrd ? ` with a ${mib(initrd.length)} MiB initrd` : ""} needs more than ${Math.ceil(needed / 1024 / 1024)} MiB of memory (v86 loads the initrd at 64 MiB); got ${memoryMiB}`,
+      "pvPlan",
+    );
+  }
+  return {
+    kernel,
+    ...(initrd ? { initrd } : {}),
+    cmdline: c.cmdline,
+    menuPath: c.menuPath,
+    entry: { index: c.entry.index, title: c.entry.title },
+    notes,
+    ...(unpacked ? { unpacked } : {}),
+  };
 }
 
 function mib(bytes: number): string {

@@ -35,7 +35,8 @@ describe("PV boots through the PV-GRUB shim", () => {
     expect(r.milestones.map((m) => m.name)).toEqual(["loader", "kernel", "init", "until"]);
     expect(text).toMatch(/^amiboot PV-GRUB shim: booting entry 0 'Debian GNU\/Linux, kernel 6\.1\.0-\d+-686' from \(hd0,0\)\/boot\/grub\/menu\.lst/);
     expect(text).toMatch(/Kernel command line: root=\/dev\/xvda1 console=ttyS0/);
-    expect(text).toMatch(/amiboot PV-GRUB shim: kernel unpacked on the host \(xz, 15\.\d MiB vmlinux, \d+ ms\)/);
+    expect(text).toMatch(/amiboot PV-GRUB shim: kernel unpacked on the host \(xz, 15\.\d MiB vmlinux, (\d+ ms|cached)\)/);
+    expect(text).toMatch(/amiboot PV-GRUB shim: initrd unpacked on the host \(gzip, 1\.0 -> 2\.0 MiB\)/);
   });
 
   it("boots the fallback entry when the default's initrd is missing, and the console says so", async () => {

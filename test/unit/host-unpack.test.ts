@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { readKernelHeader } from "../../src/boot/bzimage.js";
-import { unpackKernel } from "../../src/boot/vmlinux.js";
-import { image } from "../helpers.js";
+import { unpackInitrd, unpackKernel, unpackKernelCached } from "../../src/boot/host-unpack.js";
+import { image, tempDir } from "../helpers.js";
 
 const kernel = fs.readFileSync(image("vmlinuz-i386"));
 
@@ -39,5 +39,37 @@ describe("unpackKernel", () => {
     const old = Buffer.from(kernel);
     old.writeUInt16LE(0x0206, 0x206);
     expect(unpackKernel(old)).toEqual({ reason: "boot protocol 2.06 has no payload fields" });
+  });
+});
+
+describe("unpackKernelCached", () => {
+  it("unpacks once and then serves the same bytes from the cache", () => {
+    const dir = tempDir();
+    const first = unpackKernelCached(kernel, dir);
+    const second = unpackKernelCached(kernel, dir);
+    if ("reason" in first || "reason" in second) throw new Error("not unpacked");
+    expect([first.cached, second.cached]).toEqual([false, true]);
+    expect(Buffer.from(second.bzImage).equals(Buffer.from(first.bzImage))).toBe(true);
+    expect(fs.readdirSync(dir).sort()).toEqual([expect.stringMatching(/^[0-9a-f]{64}\.bzimage$/), expect.stringMatching(/^[0-9a-f]{64}\.json$/)]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("unpackInitrd", () => {
+  const initrd = fs.readFileSync(image("initrd.img"));
+
+  it("gunzips a gzip initramfs into its newc cpio", () => {
+    const r = unpackInitrd(initrd, 64 << 20);
+    if ("reason" in r) throw new Error(r.reason);
+    expect(r.compression).toBe("gzip");
+    expect(Buffer.from(r.initrd.subarray(0, 6)).toString()).toBe("070701");
+    expect(r.initrd.length).toBeGreaterThan(initrd.length);
+  });
+
+  it("leaves what it cannot unpack, saying why", () => {
+    expect(unpackInitrd(Buffer.from("070701 plain cpio"), 1 << 20)).toEqual({ reason: "not a gzip or xz initramfs" });
+    expect(unpackInitrd(initrd, 1024)).toEqual({ reason: expect.stringMatching(/^decompression failed/) });
+    const notCpio = execFileSync("gzip", ["-c"], { input: "hello" });
+    expect(unpackInitrd(notCpio, 1 << 20)).toEqual({ reason: "the unpacked initramfs is not a newc cpio archive" });
   });
 });

@@ -1,8 +1,14 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
 import { gunzipSync } from "node:zlib";
 
 /**
- * Host-side kernel decompression for PV boots. A bzImage carries the real
+ * Work the host does faster than the guest, for PV boots: unpacking the
+ * kernel and the initramfs.
+ *
+ * The kernel: host-side decompression. A bzImage carries the real
  * kernel (an ELF vmlinux) compressed, and its decompressor stub spends about
  * half of a cold boot unpacking it inside the emulator. The host unpacks it
  * in a fraction of that, so the shim hands v86 an equivalent bzImage: the
@@ -27,6 +33,38 @@ const LIMIT = 64 * 1024 * 1024;
 const EM_386 = 3;
 const PT_LOAD = 1;
 const STUB_BYTES = 16;
+
+/**
+ * unpackKernel through a cache in `dir` keyed by the bzImage's SHA-256: an
+ * image booted again skips the decompression. Entries are written to a
+ * temporary name and renamed, so a crash never leaves a half entry.
+ */
+export function unpackKernelCached(bzImage: Uint8Array, dir: string): (UnpackedKernel & { cached: boolean }) | { reason: string } {
+  const key = createHash("sha256").update(bzImage).digest("hex");
+  const file = path.join(dir, `${key}.bzimage`);
+  const meta = path.join(dir, `${key}.json`);
+  try {
+    const m = JSON.parse(fs.readFileSync(meta, "utf8")) as Omit<UnpackedKernel, "bzImage">;
+    const cached = fs.readFileSync(file);
+    // The protected-mode part must end in the vmlinux's last segment: a short file is not used.
+    if (cached.length > 0 && m.vmlinuxBytes > 0) return { ...m, bzImage: cached, cached: true, ms: 0 };
+  } catch {
+    // Not cached (or unreadable): unpack below.
+  }
+  const r = unpackKernel(bzImage);
+  if ("reason" in r) return r;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, r.bzImage);
+    fs.renameSync(tmp, file);
+    fs.writeFileSync(`${meta}.${process.pid}.tmp`, JSON.stringify({ compression: r.compression, vmlinuxBytes: r.vmlinuxBytes, ms: r.ms }));
+    fs.renameSync(`${meta}.${process.pid}.tmp`, meta);
+  } catch {
+    // A cache that cannot be written only costs time.
+  }
+  return { ...r, cached: false };
+}
 
 /** Unpacks the kernel, or says why the guest must decompress it itself. */
 export function unpackKernel(bzImage: Uint8Array): UnpackedKernel | { reason: string } {
@@ -103,4 +141,32 @@ function placeSegments(elf: Buffer): { image: Uint8Array } | { reason: string } 
 
 function hex(n: number): string {
   return `0x${n.toString(16)}`;
+}
+
+/**
+ * The initramfs: the kernel accepts an uncompressed newc cpio as well as a
+ * compressed one, and gunzipping in the emulated guest is slow. A gzip or xz
+ * initrd is unpacked on the host when it is one compressed stream that
+ * holds a cpio archive; anything else (early microcode prepended, other
+ * compressors) is left as it is.
+ */
+export function unpackInitrd(initrd: Uint8Array, limit: number): { initrd: Uint8Array; compression: "gzip" | "xz" } | { reason: string } {
+  const b = Buffer.from(initrd.buffer, initrd.byteOffset, initrd.byteLength);
+  let out: Buffer;
+  let compression: "gzip" | "xz";
+  try {
+    if (b[0] === 0x1f && b[1] === 0x8b) {
+      compression = "gzip";
+      out = gunzipSync(b, { maxOutputLength: limit });
+    } else if (b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) {
+      compression = "xz";
+      out = execFileSync("xz", ["--decompress", "--stdout"], { input: b, maxBuffer: limit, stdio: ["pipe", "pipe", "pipe"] });
+    } else {
+      return { reason: "not a gzip or xz initramfs" };
+    }
+  } catch (err) {
+    return { reason: `decompression failed: ${(err as Error).message.split("\n")[0]}` };
+  }
+  if (out.subarray(0, 6).toString("latin1") !== "070701") return { reason: "the unpacked initramfs is not a newc cpio archive" };
+  return { initrd: out, compression };
 }
