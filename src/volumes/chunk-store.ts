@@ -1,0 +1,100 @@
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { Ec2Error } from "../errors.js";
+
+/** The EBS block: snapshots store and checksum the disk in 512 KiB pieces. */
+export const CHUNK_SIZE = 512 * 1024;
+
+const HASH = /^[0-9a-f]{64}$/;
+
+/**
+ * Content-addressed chunks named by their SHA-256, stored once however many
+ * snapshots use them. A chunk is written to a temporary name, fsynced and
+ * renamed, so a crash never leaves a half-written chunk under its real name;
+ * a read verifies the hash, so a damaged chunk is reported, never returned.
+ */
+export class ChunkStore {
+  constructor(readonly root: string) {
+    fs.mkdirSync(root, { recursive: true });
+  }
+
+  static hash(bytes: Uint8Array): string {
+    return createHash("sha256").update(bytes).digest("hex");
+  }
+
+  /** Stores a chunk (if new) and returns its hash. */
+  put(bytes: Uint8Array, hash = ChunkStore.hash(bytes)): string {
+    const file = this.file(hash);
+    if (fs.existsSync(file)) return hash;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    const fd = fs.openSync(tmp, "w");
+    try {
+      fs.writeSync(fd, bytes);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    return hash;
+  }
+
+  /** A chunk's bytes, checked against its name. */
+  get(hash: string): Uint8Array {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(this.file(hash));
+    } catch (err) {
+      throw new Ec2Error("InvalidSnapshot.Corrupt", `chunk ${hash} is missing from the store (${(err as NodeJS.ErrnoException).code})`, "ChunkStore.get");
+    }
+    if (ChunkStore.hash(bytes) !== hash) {
+      throw new Ec2Error("InvalidSnapshot.Corrupt", `chunk ${hash} is damaged: its SHA-256 no longer matches`, "ChunkStore.get");
+    }
+    return bytes;
+  }
+
+  has(hash: string): boolean {
+    return fs.existsSync(this.file(hash));
+  }
+
+  delete(hash: string): void {
+    fs.rmSync(this.file(hash), { force: true });
+  }
+
+  /** Every stored chunk's hash (leftover temporary files are not chunks). */
+  list(): string[] {
+    const out: string[] = [];
+    for (const dir of safeReaddir(this.root)) {
+      for (const name of safeReaddir(path.join(this.root, dir))) if (HASH.test(name)) out.push(name);
+    }
+    return out;
+  }
+
+  /** Removes temporary files a crash left behind. */
+  sweepTemporary(): number {
+    let n = 0;
+    for (const dir of safeReaddir(this.root)) {
+      for (const name of safeReaddir(path.join(this.root, dir))) {
+        if (name.endsWith(".tmp")) {
+          fs.rmSync(path.join(this.root, dir, name), { force: true });
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+
+  private file(hash: string): string {
+    if (!HASH.test(hash)) throw new Ec2Error("InvalidSnapshot.Corrupt", `'${hash}' is not a chunk name`, "ChunkStore");
+    return path.join(this.root, hash.slice(0, 2), hash);
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
