@@ -33,15 +33,20 @@ export function checkDiskFile(path: string, options: { bootSignature: boolean })
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }
-  if (options.bootSignature && (mbr[510] !== 0x55 || mbr[511] !== 0xaa)) {
+  if (options.bootSignature) checkBootSector(mbr, `disk image '${path}'`);
+  return st.size;
+}
+
+/** SeaBIOS boots a disk only when its first sector ends in 0x55AA. */
+export function checkBootSector(mbr: Uint8Array, what: string): void {
+  if (mbr[510] !== 0x55 || mbr[511] !== 0xaa) {
     const found = `0x${hex(mbr[510]!)}${hex(mbr[511]!)}`;
     throw new Ec2Error(
       "InvalidDiskImage.NotBootable",
-      `disk image '${path}' has no boot signature (bytes 510-511 are ${found}, expected 0x55AA): the BIOS would not boot it`,
-      op,
+      `${what} has no boot signature (bytes 510-511 are ${found}, expected 0x55AA): the BIOS would not boot it`,
+      "checkBootSector",
     );
   }
-  return st.size;
 }
 
 function hex(b: number): string {

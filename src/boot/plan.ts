@@ -1,7 +1,10 @@
 import path from "node:path";
 import { Ec2Error } from "../errors.js";
-import { RawFileDevice } from "../volumes/raw-file.js";
-import { checkDiskFile } from "./disk-file.js";
+import { isId } from "../ids.js";
+import type { BlockDevice } from "../volumes/block-device.js";
+import { openDisk, type DiskSpec } from "../volumes/open.js";
+import { VolumeStore } from "../volumes/store.js";
+import { checkBootSector, checkDiskFile } from "./disk-file.js";
 import { findFirmware, type Firmware } from "./firmware.js";
 import { bootOptions, type BootOptions } from "./options.js";
 import { pvGrub } from "./pv-grub.js";
@@ -31,12 +34,7 @@ export interface BootPlan {
   pv?: PvKernel;
 }
 
-/** A raw image file, read-only; the guest's writes stay in memory. */
-export interface DiskSpec {
-  kind: "raw-file";
-  path: string;
-  size: number;
-}
+export type { DiskSpec };
 
 /** The kernel, initrd and command line the PV-GRUB shim read from the disk. */
 export interface PvKernel {
@@ -54,29 +52,51 @@ export interface PvKernel {
 /** v86 loads the initrd at 64 MiB, the kernel at 1 MiB. */
 const INITRD_AT = 64 * 1024 * 1024;
 
-/** A boot of a raw disk: HVM runs its MBR, PV runs the PV-GRUB shim on it. */
-export function bootPlan(imagePath: string, mode: BootMode, options: Partial<BootOptions> = {}): BootPlan {
+/**
+ * A boot of a raw disk file or an EBS volume (`vol-…`): HVM runs its MBR,
+ * PV runs the PV-GRUB shim on it.
+ */
+export function bootPlan(target: string, mode: BootMode, options: Partial<BootOptions> = {}): BootPlan {
   const o = bootOptions(options);
-  const abs = path.resolve(imagePath);
-  const size = checkDiskFile(abs, { bootSignature: mode === "hvm" });
+  const disk = rootDisk(target, mode);
   const plan: BootPlan = {
     mode,
-    name: path.basename(abs),
-    disks: [{ kind: "raw-file", path: abs, size }],
+    name: disk.kind === "ebs" ? disk.volumeId : path.basename(disk.path),
+    disks: [disk],
     memoryMiB: o.memoryMiB,
     firmware: findFirmware(),
     timeoutMs: Math.round(o.timeoutSeconds * 1000),
     ...(o.until !== undefined ? { until: o.until } : {}),
   };
-  if (mode === "pv") plan.pv = pvKernel(abs, plan.name, o.memoryMiB, o.guestDecompress);
+  if (mode === "pv") plan.pv = pvKernel(disk, plan.name, o.memoryMiB, o.guestDecompress);
   return plan;
 }
 
 export const hvmPlan = (imagePath: string, options: Partial<BootOptions> = {}) => bootPlan(imagePath, "hvm", options);
 export const pvPlan = (imagePath: string, options: Partial<BootOptions> = {}) => bootPlan(imagePath, "pv", options);
 
-function pvKernel(abs: string, name: string, memoryMiB: number, guestDecompress: boolean): PvKernel {
-  const dev = new RawFileDevice(abs);
+function rootDisk(target: string, mode: BootMode): DiskSpec {
+  if (!isId(target, "vol")) {
+    const abs = path.resolve(target);
+    return { kind: "raw-file", path: abs, size: checkDiskFile(abs, { bootSignature: mode === "hvm" }) };
+  }
+  const home = amibootHome();
+  const spec: DiskSpec = { kind: "ebs", home, volumeId: target, size: new VolumeStore(home).getVolume(target).size };
+  if (mode === "hvm") withDisk(spec, (dev) => checkBootSector(dev.read(0, 512), target));
+  return spec;
+}
+
+function withDisk<T>(spec: DiskSpec, fn: (dev: BlockDevice) => T): T {
+  const dev = openDisk(spec);
+  try {
+    return fn(dev);
+  } finally {
+    dev.close();
+  }
+}
+
+function pvKernel(disk: DiskSpec, name: string, memoryMiB: number, guestDecompress: boolean): PvKernel {
+  const dev = openDisk(disk);
   let c;
   try {
     c = pvGrub(dev, name);

@@ -2,8 +2,8 @@ import { createRequire } from "node:module";
 import { V86, type V86Options } from "v86";
 import { Ec2Error } from "../errors.js";
 import type { BlockDevice } from "../volumes/block-device.js";
-import { RawFileDevice } from "../volumes/raw-file.js";
-import type { BootPlan, DiskSpec, PvKernel } from "./plan.js";
+import { openDisk } from "../volumes/open.js";
+import type { BootPlan, PvKernel } from "./plan.js";
 import { V86Disk } from "./v86-disk.js";
 
 const require = createRequire(import.meta.url);
@@ -91,8 +91,4 @@ function pvOptions(pv: PvKernel): Partial<V86Options> {
 function arrayBuffer(bytes: Uint8Array): ArrayBuffer {
   const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
   return whole ? (bytes.buffer as ArrayBuffer) : (bytes.slice().buffer as ArrayBuffer);
-}
-
-function openDisk(spec: DiskSpec): BlockDevice {
-  return new RawFileDevice(spec.path);
 }

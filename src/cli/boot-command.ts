@@ -22,7 +22,7 @@ export function addBootCommand(program: Command): void {
   program
     .command("boot")
     .description("boot a raw disk image in v86 and stream its serial console")
-    .argument("<image>", "raw disk image (read-only: the guest's writes stay in memory)")
+    .argument("<image>", "raw disk image (read-only: the guest's writes stay in memory) or EBS volume id vol-… (writes persist)")
     .addOption(
       new Option("--mode <mode>", "hvm: SeaBIOS runs the disk's MBR; pv: the PV-GRUB shim boots the kernel named by the disk's menu.lst")
         .choices(["hvm", "pv"])
@@ -101,13 +101,18 @@ async function runBoot(image: string, flags: BootFlags): Promise<number> {
   await pool.close();
 
   if (flags.json) {
-    process.stdout.write(resultJson(result, { image: plan.disks[0]!.path, memoryMiB: plan.memoryMiB, ...pvJson(plan) }) + "\n");
+    process.stdout.write(resultJson(result, { image: diskName(plan), memoryMiB: plan.memoryMiB, ...pvJson(plan) }) + "\n");
   } else {
     if (lastByte !== 0x0a) process.stdout.write("\n");
     process.stdout.write("\n" + milestoneTable(result) + "\n");
     if (result.error) process.stderr.write(errorLine(result.error) + "\n");
   }
   return exitCodeFor(result.outcome, result.ok);
+}
+
+function diskName(plan: BootPlan): string {
+  const root = plan.disks[0]!;
+  return root.kind === "ebs" ? root.volumeId : root.path;
 }
 
 /** What the PV-GRUB shim chose, for --json (without the kernel's bytes). */

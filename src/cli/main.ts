@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { addBootCommand } from "./boot-command.js";
 import { EXIT } from "./exit-codes.js";
 import { addInspectCommand } from "./inspect-command.js";
+import { addVolumeCommands } from "./volume-commands.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     });
   addBootCommand(program);
   addInspectCommand(program);
+  addVolumeCommands(program);
   return program;
 }
 

@@ -1,0 +1,31 @@
+import { EXIT } from "./exit-codes.js";
+import { errorLine } from "./output.js";
+
+/**
+ * Runs a command's work: prints its result (a table for people, JSON for
+ * scripts) or its error as one line, and sets the exit code.
+ */
+export async function runCommand<T>(json: boolean | undefined, work: () => T | Promise<T>, text: (result: T) => string): Promise<void> {
+  try {
+    const result = await work();
+    process.stdout.write(json ? JSON.stringify(result, null, 2) + "\n" : text(result));
+    process.exitCode = EXIT.ok;
+  } catch (err) {
+    const e = err as { code?: string; message: string };
+    if (!e.code) throw err;
+    if (json) process.stdout.write(JSON.stringify({ error: { code: e.code, message: e.message } }, null, 2) + "\n");
+    process.stderr.write(errorLine({ code: e.code, message: e.message }) + "\n");
+    process.exitCode = EXIT.failed;
+  }
+}
+
+/** Columns padded to their widest cell. */
+export function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [fmt(head), ...rows.map(fmt)].join("\n") + "\n";
+}
+
+export function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}

@@ -1,0 +1,140 @@
+import type { Command } from "commander";
+import { amibootHome } from "../home.js";
+import type { VolumeRecord } from "../volumes/ebs-volume.js";
+import { VolumeStore, type SnapshotManifest } from "../volumes/store.js";
+import { parseNumber } from "./parse.js";
+import { progressBar } from "./progress.js";
+import { mib, runCommand, table } from "./run.js";
+
+const GiB = 1024 ** 3;
+
+/** `amiboot snapshot …` and `amiboot volume …`: the EBS store under $AMIBOOT_HOME. */
+export function addVolumeCommands(program: Command): void {
+  const store = () => new VolumeStore(amibootHome());
+
+  const snapshot = program.command("snapshot").description(`EBS snapshots in the store (${"$AMIBOOT_HOME"}, default ~/.amiboot)`);
+  snapshot
+    .command("import")
+    .description("turn a raw disk image into a snapshot (512 KiB chunks by SHA-256; zero blocks not stored; known chunks stored once)")
+    .argument("<file>", "raw disk image")
+    .option("-d, --description <text>", "a description")
+    .option("--json", "print the snapshot as JSON")
+    .action((file: string, o: { description?: string; json?: boolean }) => {
+      const bar = progressBar("importing", !o.json);
+      return runCommand(
+        o.json,
+        () => {
+          try {
+            return summary(store().importSnapshot(file, { ...(o.description ? { description: o.description } : {}), onProgress: bar.update }));
+          } finally {
+            bar.stop();
+          }
+        },
+        (s) => `${s.id}: ${mib(s.size)}, ${s.stats.blocks} blocks, ${s.stats.newChunks} new chunks (${mib(s.stats.newBytes)} stored)\n`,
+      );
+    });
+  snapshot
+    .command("list")
+    .description("list snapshots")
+    .option("--json", "print JSON")
+    .action((o: { json?: boolean }) =>
+      runCommand(
+        o.json,
+        () => store().listSnapshots().map(summary),
+        (list) =>
+          table(
+            ["SNAPSHOT", "SIZE", "BLOCKS", "PARENT", "CREATED", "DESCRIPTION"],
+            list.map((s) => [s.id, mib(s.size), String(s.stats.blocks), s.parent ?? "-", s.createdAt, s.description ?? ""]),
+          ),
+      ),
+    );
+  snapshot
+    .command("delete")
+    .description("delete a snapshot; chunks no other snapshot or volume uses are freed")
+    .argument("<snapshot-id>")
+    .option("--json", "print JSON")
+    .action((id: string, o: { json?: boolean }) => runCommand(o.json, () => ({ snapshotId: id, ...store().deleteSnapshot(id) }), (r) => `deleted ${r.snapshotId} (${r.freedChunks} chunks freed)\n`));
+  snapshot
+    .command("verify")
+    .description("check that every snapshot's chunks exist and match their SHA-256")
+    .option("--json", "print JSON")
+    .action((o: { json?: boolean }) =>
+      runCommand(o.json, () => store().verify(), (r) => `${r.snapshots} snapshots, ${r.chunks} chunks checked, ${r.problems.length} problems\n${r.problems.map((p) => `  ${p}\n`).join("")}`),
+    );
+
+  const volume = program.command("volume").description("EBS volumes: lazy, copy-on-write, persistent; boot one with 'amiboot boot vol-…'");
+  volume
+    .command("create")
+    .description("create a volume from a snapshot (or an empty one)")
+    .option("-s, --snapshot <snapshot-id>", "snapshot to create it from")
+    .option("--size <GiB>", "size in GiB (default: the snapshot's size; never smaller)", parseNumber)
+    .option("--json", "print JSON")
+    .action((o: { snapshot?: string; size?: number; json?: boolean }) =>
+      runCommand(
+        o.json,
+        () => volumeSummary(store().createVolume({ ...(o.snapshot ? { snapshotId: o.snapshot } : {}), ...(o.size !== undefined ? { sizeBytes: o.size * GiB } : {}) })),
+        (v) => `${v.id}: ${mib(v.size)}${v.snapshotId ? ` from ${v.snapshotId}` : ""}\n`,
+      ),
+    );
+  volume
+    .command("list")
+    .description("list volumes")
+    .option("--json", "print JSON")
+    .action((o: { json?: boolean }) =>
+      runCommand(
+        o.json,
+        () => store().listVolumes().map(volumeSummary),
+        (list) => table(["VOLUME", "SIZE", "SNAPSHOT", "CREATED"], list.map((v) => [v.id, mib(v.size), v.snapshotId ?? "-", v.createdAt])),
+      ),
+    );
+  volume
+    .command("snapshot")
+    .description("snapshot a volume: only the blocks it changed are stored (incremental)")
+    .argument("<volume-id>")
+    .option("-d, --description <text>", "a description")
+    .option("--json", "print JSON")
+    .action((id: string, o: { description?: string; json?: boolean }) =>
+      runCommand(
+        o.json,
+        () => summary(store().snapshotVolume(id, o.description ? { description: o.description } : {})),
+        (s) => `${s.id}: ${s.stats.changedBlocks} changed blocks since ${s.parent ?? "an empty volume"}, ${s.stats.newChunks} new chunks (${mib(s.stats.newBytes)} stored)\n`,
+      ),
+    );
+  volume
+    .command("export")
+    .description("write a volume out as a raw image, to look at what a guest wrote")
+    .argument("<volume-id>")
+    .argument("<file>")
+    .option("--json", "print JSON")
+    .action((id: string, file: string, o: { json?: boolean }) => {
+      const bar = progressBar("exporting", !o.json);
+      return runCommand(
+        o.json,
+        () => {
+          try {
+            return { volumeId: id, file, bytes: store().exportVolume(id, file, bar.update) };
+          } finally {
+            bar.stop();
+          }
+        },
+        (r) => `wrote ${r.file} (${mib(r.bytes)})\n`,
+      );
+    });
+  volume
+    .command("delete")
+    .description("delete a volume and the chunks only it used")
+    .argument("<volume-id>")
+    .option("--json", "print JSON")
+    .action((id: string, o: { json?: boolean }) => runCommand(o.json, () => ({ volumeId: id, ...store().deleteVolume(id) }), (r) => `deleted ${r.volumeId} (${r.freedChunks} chunks freed)\n`));
+}
+
+/** A snapshot without its block map (which can be thousands of lines). */
+function summary(s: SnapshotManifest): Omit<SnapshotManifest, "blocks"> {
+  const { blocks: _blocks, ...rest } = s;
+  return rest;
+}
+
+function volumeSummary(v: VolumeRecord): Omit<VolumeRecord, "base"> {
+  const { base: _base, ...rest } = v;
+  return rest;
+}
