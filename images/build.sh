@@ -106,13 +106,32 @@ extract_kernel() {
   rm -rf "$tmp"
 }
 
+# The guest's disk drivers, in load order (dependencies first): libata's PIIX
+# driver for v86's IDE controller and the SCSI disk driver, so that guests see
+# their volumes as /dev/sda, /dev/sdb.
+MODULES="crypto/crct10dif_common crypto/crct10dif_generic lib/crc-t10dif lib/crc64 crypto/crc64_rocksoft_generic lib/crc64-rocksoft block/t10-pi drivers/scsi/scsi_common drivers/scsi/scsi_mod drivers/scsi/sd_mod drivers/ata/libata drivers/ata/ata_piix"
+
+# extract_modules DEB DEST: the modules above, flat in DEST, and their load order in DEST/order.
+extract_modules() {
+  local tmp m; tmp=$(mktemp -d)
+  local paths=(); for m in $MODULES; do paths+=("./lib/modules/*/kernel/$m.ko"); done
+  dpkg-deb --fsys-tarfile "$1" | tar -x -C "$tmp" --wildcards "${paths[@]}"
+  mkdir -p "$2"; : > "$2/order"
+  for m in $MODULES; do
+    cp "$tmp"/lib/modules/*/kernel/"$m".ko "$2/"
+    basename "$m" >> "$2/order"
+  done
+  rm -rf "$tmp"
+}
+
 # --- images ---------------------------------------------------------------------
 build_initramfs() {
-  local busybox_deb=$1 dest=$2 root
+  local busybox_deb=$1 kernel_deb=$2 dest=$3 root
   root=$(mktemp -d)
   dpkg-deb -x "$busybox_deb" "$root/pkg"
   mkdir -p "$root/rd/bin" "$root/rd/dev" "$root/rd/proc" "$root/rd/sys" "$root/rd/root"
   cp "$root/pkg/bin/busybox" "$root/rd/bin/busybox"
+  extract_modules "$kernel_deb" "$root/rd/lib/modules"
   install -m 0755 "$HERE/init.sh" "$root/rd/init"
   if mknod "$root/rd/dev/console" c 5 1 2>/dev/null && mknod "$root/rd/dev/ttyS0" c 4 64 2>/dev/null; then :; else
     # Without root: the kernel's built-in initramfs already holds /dev/console.
@@ -233,7 +252,7 @@ main() {
   log "kernel $version, initramfs"
   extract_kernel "$kdeb386" "$work/vmlinuz-i386"
   extract_kernel "$kdeb64" "$work/vmlinuz-amd64"
-  build_initramfs "$busybox_deb" "$work/initrd.img"
+  build_initramfs "$busybox_deb" "$kdeb386" "$work/initrd.img"
 
   log "hvm-linux.img"
   build_hvm_disk "$work/vmlinuz-i386" "$work/initrd.img" "$OUT/hvm-linux.img"

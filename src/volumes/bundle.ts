@@ -127,7 +127,8 @@ export function createBundle(
     removeStaleParts(bucket, prefix, parts.length);
     return { manifestPath, manifest };
   } catch (err) {
-    if (err instanceof Ec2Error) throw err;
+    // File-system failures become Ec2Errors; anything else (a throwing onProgress) passes through.
+    if (err instanceof Ec2Error || !(err as NodeJS.ErrnoException).syscall) throw err;
     throw new Ec2Error("DiskIOError", `cannot write the bundle into '${bucket}': ${(err as Error).message}`, op);
   } finally {
     fs.closeSync(image.fd);
@@ -402,7 +403,7 @@ function validateManifest(doc: unknown): BundleManifest {
   }
 
   const partsNode = child(image, "parts", "image");
-  const count = byteCount(partsNode, "@_count", "image/parts", "count attribute");
+  const count = byteCount(partsNode, "@_count", "image/parts", "@count");
   if (count > MAX_PARTS) throw new Problem(`image/parts declares ${count} parts, more than the ${MAX_PARTS} a 2 GiB image needs`);
   const list = partsNode["part"];
   const partNodes = list === undefined ? [] : Array.isArray(list) ? list : [list];
@@ -416,7 +417,7 @@ function validateManifest(doc: unknown): BundleManifest {
   let total = 0;
   for (const [position, raw] of partNodes.entries()) {
     const node = asNode(raw, `part ${position}`);
-    const index = byteCount(node, "@_index", `part ${position}`, "index attribute");
+    const index = byteCount(node, "@_index", `part ${position}`, "@index");
     if (seenIndexes.has(index)) throw new Problem(`part index ${index} appears twice`);
     seenIndexes.add(index);
     if (index !== position) throw new Problem(`parts must be numbered 0..${count - 1} in order, but part ${position} has index ${index}`);
@@ -497,14 +498,14 @@ function sha256(node: Node, where: string): string {
   return hex.toLowerCase();
 }
 
-/** A non-negative whole number no bigger than a double holds exactly. */
+/** A non-negative whole number (a size, count or index) no bigger than a double holds exactly. */
 function byteCount(node: Node, key: string, where: string, label = key): number {
   const value = text(node, key, where, label);
-  if (!/^[0-9]{1,15}$/.test(value)) throw new Problem(`${where} ${label} '${value}' is not a whole number of bytes (or a count)`);
+  if (!/^[0-9]{1,15}$/.test(value)) throw new Problem(`${where}/${label} '${value}' is not a whole number (digits only, at most 15)`);
   return Number(value);
 }
 
-/** The text of a leaf element (or attribute) that must appear exactly once. */
+/** The text of a leaf element (or attribute, labelled `@name`) that must appear exactly once. */
 function text(node: Node, key: string, where: string, label = key): string {
   const at = where ? `${where}/${label}` : label;
   if (!Object.hasOwn(node, key)) throw new Problem(`${at} is missing`);

@@ -207,8 +207,8 @@ describe("hostile manifests and parts", () => {
     ["machine_configuration", (x: string) => x.replace(/<machine_configuration>[\s\S]*<\/machine_configuration>/, ""), "machine_configuration is missing"],
     ["a part's filename", (x: string) => x.replace("<filename>disk.part.1</filename>", ""), "part 1/filename is missing"],
     ["a part's size", (x: string) => x.replace("<size>10485760</size>", ""), "part 0/size is missing"],
-    ["a part's index", (x: string) => x.replace(' index="2"', ""), "index attribute is missing"],
-    ["the parts count", (x: string) => x.replace(' count="3"', ""), "count attribute is missing"],
+    ["a part's index", (x: string) => x.replace(' index="2"', ""), "part 2/@index is missing"],
+    ["the parts count", (x: string) => x.replace(' count="3"', ""), "image/parts/@count is missing"],
   ])("a missing element: %s", (_what, edit, fragment) => rejectsManifest(variant(edit), fragment));
 
   it("an element that appears twice", () =>
@@ -216,7 +216,7 @@ describe("hostile manifests and parts", () => {
 
   it.each(["abc", "-5", "1.5", "0x10", "1e9", "99999999999999999999"])("a size that is not a whole number: %s", (bad) =>
     rejectsManifest(variant((x) => x.replace(`<size>${imageSize}</size>`, `<size>${bad}</size>`)), "is not a whole number"));
-  it("a part size that is negative", () => rejectsManifest(variant((x) => x.replace("<size>10485760</size>", "<size>-10485760</size>")), "part 0 size"));
+  it("a part size that is negative", () => rejectsManifest(variant((x) => x.replace("<size>10485760</size>", "<size>-10485760</size>")), "part 0/size '-10485760' is not a whole number"));
   it("an empty size", () => rejectsManifest(variant((x) => x.replace(`<size>${imageSize}</size>`, "<size></size>")), "image/size is empty"));
 
   it("a size over the 2 GiB limit, refused before anything is allocated", () =>
