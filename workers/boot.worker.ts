@@ -80,6 +80,7 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
     const onHostMessage = (m: HostMessage) => {
       if (m.type === "input") vm?.send(m.bytes);
       else if (m.type === "stop") end("stopped");
+      else if (m.type === "reboot") vm?.reboot();
     };
     port.on("message", onHostMessage);
 

@@ -2,7 +2,8 @@ import path from "node:path";
 import { Ec2Error } from "../errors.js";
 import { isId } from "../ids.js";
 import type { BlockDevice } from "../volumes/block-device.js";
-import { openDisk, type DiskSpec } from "../volumes/open.js";
+import { readManifest } from "../volumes/bundle.js";
+import { diskName, openDisk, type DiskSpec } from "../volumes/open.js";
 import { VolumeStore } from "../volumes/store.js";
 import { checkBootSector, checkDiskFile } from "./disk-file.js";
 import { findFirmware, type Firmware } from "./firmware.js";
@@ -53,16 +54,18 @@ export interface PvKernel {
 const INITRD_AT = 64 * 1024 * 1024;
 
 /**
- * A boot of a raw disk file or an EBS volume (`vol-…`): HVM runs its MBR,
- * PV runs the PV-GRUB shim on it.
+ * A boot of a root disk: a raw disk file, an EBS volume (`vol-…`) or an
+ * instance-store bundle (`…/NAME.manifest.xml`). HVM runs its MBR, PV runs
+ * the PV-GRUB shim on it. `extraDisks` become the second disk (hdb):
+ * a file, a `vol-…`, or `ephemeral:MIB` (blank instance store).
  */
-export function bootPlan(target: string, mode: BootMode, options: Partial<BootOptions> = {}): BootPlan {
+export function bootPlan(target: string, mode: BootMode, options: Partial<BootOptions> = {}, extraDisks: string[] = []): BootPlan {
   const o = bootOptions(options);
   const disk = rootDisk(target, mode);
   const plan: BootPlan = {
     mode,
-    name: disk.kind === "ebs" ? disk.volumeId : path.basename(disk.path),
-    disks: [disk],
+    name: path.basename(diskName(disk)),
+    disks: [disk, ...extraDisks.map((d, i) => extraDisk(d, i))],
     memoryMiB: o.memoryMiB,
     firmware: findFirmware(),
     timeoutMs: Math.round(o.timeoutSeconds * 1000),
@@ -76,6 +79,10 @@ export const hvmPlan = (imagePath: string, options: Partial<BootOptions> = {}) =
 export const pvPlan = (imagePath: string, options: Partial<BootOptions> = {}) => bootPlan(imagePath, "pv", options);
 
 function rootDisk(target: string, mode: BootMode): DiskSpec {
+  if (target.endsWith(".manifest.xml")) {
+    // The manifest is checked now; the worker verifies every part before booting.
+    return { kind: "instance-store", manifestPath: path.resolve(target), size: readManifest(path.resolve(target)).size };
+  }
   if (!isId(target, "vol")) {
     const abs = path.resolve(target);
     return { kind: "raw-file", path: abs, size: checkDiskFile(abs, { bootSignature: mode === "hvm" }) };
@@ -84,6 +91,21 @@ function rootDisk(target: string, mode: BootMode): DiskSpec {
   const spec: DiskSpec = { kind: "ebs", home, volumeId: target, size: new VolumeStore(home).getVolume(target).size };
   if (mode === "hvm") withDisk(spec, (dev) => checkBootSector(dev.read(0, 512), target));
   return spec;
+}
+
+function extraDisk(arg: string, i: number): DiskSpec {
+  if (isId(arg, "vol")) {
+    const home = amibootHome();
+    return { kind: "ebs", home, volumeId: arg, size: new VolumeStore(home).getVolume(arg).size };
+  }
+  const m = /^ephemeral:(\d+)$/.exec(arg);
+  if (m) {
+    const mib = Number(m[1]);
+    if (mib < 1 || mib > 65536) throw new Ec2Error("InvalidParameterValue", `ephemeral disk size must be 1 to 65536 MiB, got ${mib}`, "bootPlan");
+    return { kind: "ephemeral", name: `ephemeral${i}`, size: mib * 1024 * 1024 };
+  }
+  const abs = path.resolve(arg);
+  return { kind: "raw-file", path: abs, size: checkDiskFile(abs, { bootSignature: false }) };
 }
 
 function withDisk<T>(spec: DiskSpec, fn: (dev: BlockDevice) => T): T {

@@ -21,6 +21,8 @@ interface V86Internals {
 }
 
 const IF_FLAG = 0x200;
+/** v86's disks: the primary IDE channel's master (hda) and slave (hdb). */
+export const MAX_DISKS = 2;
 
 /** One running v86 machine built from a boot plan: the builder and the handle. */
 export class Vm {
@@ -30,16 +32,22 @@ export class Vm {
   ) {}
 
   static start(plan: BootPlan, hooks: VmHooks): Vm {
-    const devices = plan.disks.map(openDisk);
-    if (devices.length > 1) {
+    if (plan.disks.length === 0 || plan.disks.length > MAX_DISKS) {
+      throw new Ec2Error("UnsupportedOperation", `v86 attaches 1 to ${MAX_DISKS} hard disks (IDE primary master and slave); the plan has ${plan.disks.length}`, "Vm.start");
+    }
+    const devices: BlockDevice[] = [];
+    try {
+      for (const spec of plan.disks) devices.push(openDisk(spec));
+    } catch (err) {
       devices.forEach((d) => d.close());
-      throw new Ec2Error("UnsupportedOperation", `v86 attaches one hard disk per VM in this version; the plan has ${devices.length}`, "Vm.start");
+      throw err;
     }
     const options: V86Options = {
       wasm_path: WASM_PATH,
       bios: { url: plan.firmware.bios },
       ...(plan.firmware.vgaBios ? { vga_bios: { url: plan.firmware.vgaBios } } : {}),
       hda: new V86Disk(devices[0]!) as unknown as V86Options["hda"],
+      ...(devices[1] ? { hdb: new V86Disk(devices[1]) as unknown as V86Options["hdb"] } : {}),
       ...(plan.pv ? pvOptions(plan.pv) : {}),
       memory_size: plan.memoryMiB * 1024 * 1024,
       vga_memory_size: 2 * 1024 * 1024,
@@ -53,6 +61,11 @@ export class Vm {
     emulator.add_listener("screen-put-char", ([row, col, chr]) => hooks.screenChar(row, col, chr));
     emulator.add_listener("screen-set-size", ([w, h]) => hooks.screenSize(w, h));
     return new Vm(emulator, devices);
+  }
+
+  /** Resets the machine: the guest boots again; disks (instance store included) keep their data. */
+  reboot(): void {
+    this.emulator.restart();
   }
 
   /** Bytes for the guest's first serial port. */

@@ -1,5 +1,6 @@
 import { Option, type Command } from "commander";
 import { bootPlan, type BootMode, type BootPlan } from "../boot/plan.js";
+import { diskName } from "../volumes/open.js";
 import { BootPool } from "../pool/pool.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { errorLine, milestoneTable, resultJson } from "./output.js";
@@ -10,6 +11,7 @@ export const DETACH_BYTE = 0x1d;
 
 interface BootFlags {
   mode: BootMode;
+  disk: string[];
   guestDecompress?: boolean;
   memory?: number;
   timeout?: number;
@@ -22,7 +24,8 @@ export function addBootCommand(program: Command): void {
   program
     .command("boot")
     .description("boot a raw disk image in v86 and stream its serial console")
-    .argument("<image>", "raw disk image (read-only: the guest's writes stay in memory) or EBS volume id vol-… (writes persist)")
+    .argument("<image>", "root disk: a raw image file (read-only: the guest's writes stay in memory), an EBS volume vol-… (writes persist) or an instance-store bundle DIR/NAME.manifest.xml")
+    .option("--disk <disk>", "a second disk (hdb): a file, vol-…, or ephemeral:MIB (blank, in memory)", (v: string, all: string[]) => [...all, v], [] as string[])
     .addOption(
       new Option("--mode <mode>", "hvm: SeaBIOS runs the disk's MBR; pv: the PV-GRUB shim boots the kernel named by the disk's menu.lst")
         .choices(["hvm", "pv"])
@@ -55,7 +58,7 @@ async function runBoot(image: string, flags: BootFlags): Promise<number> {
   let plan;
   try {
     const timeoutSeconds = flags.timeout ?? (flags.attach ? 0 : 120);
-    plan = bootPlan(image, flags.mode, { memoryMiB: flags.memory, timeoutSeconds, until: flags.until, guestDecompress: flags.guestDecompress });
+    plan = bootPlan(image, flags.mode, { memoryMiB: flags.memory, timeoutSeconds, until: flags.until, guestDecompress: flags.guestDecompress }, flags.disk);
   } catch (err) {
     return reportEarlyError(err, flags.json);
   }
@@ -101,18 +104,13 @@ async function runBoot(image: string, flags: BootFlags): Promise<number> {
   await pool.close();
 
   if (flags.json) {
-    process.stdout.write(resultJson(result, { image: diskName(plan), memoryMiB: plan.memoryMiB, ...pvJson(plan) }) + "\n");
+    process.stdout.write(resultJson(result, { image: diskName(plan.disks[0]!), disks: plan.disks.map(diskName), memoryMiB: plan.memoryMiB, ...pvJson(plan) }) + "\n");
   } else {
     if (lastByte !== 0x0a) process.stdout.write("\n");
     process.stdout.write("\n" + milestoneTable(result) + "\n");
     if (result.error) process.stderr.write(errorLine(result.error) + "\n");
   }
   return exitCodeFor(result.outcome, result.ok);
-}
-
-function diskName(plan: BootPlan): string {
-  const root = plan.disks[0]!;
-  return root.kind === "ebs" ? root.volumeId : root.path;
 }
 
 /** What the PV-GRUB shim chose, for --json (without the kernel's bytes). */

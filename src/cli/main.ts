@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { addBootCommand } from "./boot-command.js";
 import { EXIT } from "./exit-codes.js";
+import { addBundleCommand } from "./bundle-command.js";
 import { addInspectCommand } from "./inspect-command.js";
 import { addVolumeCommands } from "./volume-commands.js";
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   addBootCommand(program);
   addInspectCommand(program);
   addVolumeCommands(program);
+  addBundleCommand(program);
   return program;
 }
 

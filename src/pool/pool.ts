@@ -167,6 +167,11 @@ export class BootRun extends EventEmitter<BootRunEvents> {
     this.port.postMessage({ type: "input", bytes } satisfies HostMessage);
   }
 
+  /** Resets the machine: the guest boots again with the same disks (instance-store data kept). */
+  reboot(): void {
+    this.port.postMessage({ type: "reboot" } satisfies HostMessage);
+  }
+
   /** Ends the VM cleanly; the boot ends with outcome "stopped". */
   stop(): void {
     this.port.postMessage({ type: "stop" } satisfies HostMessage);

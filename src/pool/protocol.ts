@@ -33,4 +33,4 @@ export type WorkerMessage =
   | { type: "end"; report: WorkerReport };
 
 /** Host -> worker. */
-export type HostMessage = { type: "input"; bytes: Uint8Array } | { type: "stop" };
+export type HostMessage = { type: "input"; bytes: Uint8Array } | { type: "stop" } | { type: "reboot" };
