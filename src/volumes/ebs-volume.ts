@@ -21,7 +21,7 @@ const CHUNK_CACHE = 8;
 /**
  * An EBS volume: an overlay on disk (`volumes/<id>/blocks/`) over its
  * snapshot's chunks, fetched lazily on first read and checked against their
- * SHA-256. Its written blocks are its durable state across stop and start.
+ * SHA-256 (once per chunk while the volume is open). Its written blocks are its durable state across stop and start.
  */
 export class EbsVolume extends OverlayVolume {
   private constructor(
@@ -30,6 +30,7 @@ export class EbsVolume extends OverlayVolume {
     store: ChunkStore,
   ) {
     const cache = new Map<string, Uint8Array>();
+    const verified = new Set<string>();
     super({
       fs,
       dir,
@@ -39,7 +40,7 @@ export class EbsVolume extends OverlayVolume {
         if (!hash) return undefined;
         let chunk = cache.get(hash);
         if (!chunk) {
-          chunk = store.get(hash);
+          chunk = store.get(hash, verified);
           if (cache.size >= CHUNK_CACHE) cache.delete(cache.keys().next().value!);
           cache.set(hash, chunk);
         }
