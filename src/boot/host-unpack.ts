@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
+import { writeFileAtomically } from "../durable-file.js";
 
 /**
  * Work the host does faster than the guest, for PV boots: unpacking the
@@ -55,11 +56,8 @@ export function unpackKernelCached(bzImage: Uint8Array, dir: string): (UnpackedK
   if ("reason" in r) return r;
   try {
     fs.mkdirSync(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, r.bzImage);
-    fs.renameSync(tmp, file);
-    fs.writeFileSync(`${meta}.${process.pid}.tmp`, JSON.stringify({ compression: r.compression, vmlinuxBytes: r.vmlinuxBytes, ms: r.ms }));
-    fs.renameSync(`${meta}.${process.pid}.tmp`, meta);
+    writeFileAtomically(file, r.bzImage);
+    writeFileAtomically(meta, JSON.stringify({ compression: r.compression, vmlinuxBytes: r.vmlinuxBytes, ms: r.ms }));
   } catch {
     // A cache that cannot be written only costs time.
   }

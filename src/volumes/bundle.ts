@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { XMLBuilder, XMLParser, XMLValidator } from "fast-xml-parser";
+import { writeAtomically } from "../durable-file.js";
 import { Ec2Error } from "../errors.js";
 
 /**
@@ -188,22 +189,6 @@ function buildManifestXml(m: BundleManifest): string {
     },
   };
   return new XMLBuilder({ ignoreAttributes: false, format: true }).build(doc);
-}
-
-/** Writes `target` through a temporary file in the same directory: synced, then renamed into place. */
-function writeAtomically(target: string, write: (fd: number) => void): void {
-  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  const fd = fs.openSync(tmp, "wx", 0o644);
-  try {
-    write(fd);
-    fs.fsyncSync(fd);
-  } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, target);
 }
 
 /** Makes the renames durable; directories cannot be opened for this on every platform. */

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { writeFileAtomically } from "../durable-file.js";
 import { Ec2Error } from "../errors.js";
 
 /** The EBS block: snapshots store and checksum the disk in 512 KiB pieces. */
@@ -28,15 +29,7 @@ export class ChunkStore {
     const file = this.file(hash);
     if (fs.existsSync(file)) return hash;
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    const fd = fs.openSync(tmp, "w");
-    try {
-      fs.writeSync(fd, bytes);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
+    writeFileAtomically(file, bytes);
     return hash;
   }
 

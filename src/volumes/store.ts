@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { writeAtomically, writeFileAtomically } from "../durable-file.js";
 import { Ec2Error } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import { SECTOR_SIZE } from "./block-device.js";
@@ -121,7 +122,7 @@ export class VolumeStore {
     const record: VolumeRecord = { id: newId("vol"), size, ...(snap ? { snapshotId: snap.id } : {}), base: snap ? snap.blocks : {}, createdAt: new Date().toISOString() };
     const dir = path.join(this.volumesDir, record.id);
     fs.mkdirSync(path.join(dir, "blocks"), { recursive: true });
-    writeDurably(path.join(dir, "volume.json"), JSON.stringify(record));
+    writeFileAtomically(path.join(dir, "volume.json"), JSON.stringify(record));
     return record;
   }
 
@@ -175,21 +176,18 @@ export class VolumeStore {
   /** Writes a volume out as a raw image (zero blocks become holes). */
   exportVolume(id: string, file: string, onProgress?: Progress): number {
     const vol = EbsVolume.open(this.home, id);
-    const tmp = `${file}.${process.pid}.tmp`;
-    const fd = fs.openSync(tmp, "w");
     try {
-      for (let at = 0; at < vol.size; at += CHUNK_SIZE) {
-        const bytes = vol.read(at, Math.min(CHUNK_SIZE, vol.size - at));
-        if (!isZero(bytes)) fs.writeSync(fd, bytes, 0, bytes.length, at);
-        onProgress?.(Math.min(at + CHUNK_SIZE, vol.size), vol.size);
-      }
-      fs.ftruncateSync(fd, vol.size);
-      fs.fsyncSync(fd);
+      writeAtomically(file, (fd) => {
+        for (let at = 0; at < vol.size; at += CHUNK_SIZE) {
+          const bytes = vol.read(at, Math.min(CHUNK_SIZE, vol.size - at));
+          if (!isZero(bytes)) fs.writeSync(fd, bytes, 0, bytes.length, at);
+          onProgress?.(Math.min(at + CHUNK_SIZE, vol.size), vol.size);
+        }
+        fs.ftruncateSync(fd, vol.size);
+      });
     } finally {
-      fs.closeSync(fd);
       vol.close();
     }
-    fs.renameSync(tmp, file);
     return vol.size;
   }
 
@@ -229,7 +227,7 @@ export class VolumeStore {
 
   private commit(m: Omit<SnapshotManifest, "id" | "chunkSize" | "createdAt">): SnapshotManifest {
     const manifest: SnapshotManifest = { id: newId("snap"), chunkSize: CHUNK_SIZE, createdAt: new Date().toISOString(), ...m };
-    writeDurably(path.join(this.snapshotsDir, `${manifest.id}.json`), JSON.stringify(manifest));
+    writeFileAtomically(path.join(this.snapshotsDir, `${manifest.id}.json`), JSON.stringify(manifest));
     return manifest;
   }
 
@@ -292,19 +290,6 @@ function holderIsDead(lock: string): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "ESRCH";
   }
-}
-
-/** Temporary name, fsync, rename: readers see the old file or the whole new one. */
-function writeDurably(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, "w");
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
 }
 
 function readFully(fd: number, buf: Buffer, position: number): number {
