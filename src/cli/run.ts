@@ -15,7 +15,8 @@ export async function runCommand<T>(json: boolean | undefined, work: () => T | P
     if (!e.code) throw err;
     if (json) process.stdout.write(JSON.stringify({ error: { code: e.code, message: e.message } }, null, 2) + "\n");
     process.stderr.write(errorLine({ code: e.code, message: e.message }) + "\n");
-    process.exitCode = EXIT.failed;
+    // EC2's request errors (Invalid…, Missing…) are the caller's: exit 2, as for bad arguments.
+    process.exitCode = /^(Invalid|Missing)/.test(e.code) ? EXIT.invalid : EXIT.failed;
   }
 }
 
