@@ -87,6 +87,15 @@ export class VolumeStore {
     }
   }
 
+  /** A snapshot's size in whole GiB (as EC2 states it), or undefined when there is none: for mapping resolution. */
+  snapshotSizeGiB = (id: string): number | undefined => {
+    try {
+      return Math.ceil(this.getSnapshot(id).size / GiB);
+    } catch {
+      return undefined;
+    }
+  };
+
   listSnapshots(): SnapshotManifest[] {
     return fs
       .readdirSync(this.snapshotsDir)
