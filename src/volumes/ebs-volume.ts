@@ -27,7 +27,7 @@ export class EbsVolume extends OverlayVolume {
   private constructor(
     readonly record: VolumeRecord,
     dir: string,
-    store: ChunkStore,
+    private readonly store: ChunkStore,
   ) {
     const cache = new Map<string, Uint8Array>();
     const verified = new Set<string>();
@@ -35,18 +35,28 @@ export class EbsVolume extends OverlayVolume {
       fs,
       dir,
       size: record.size,
-      base: (block) => {
+      readBase: (block, into, at, within, n) => {
         const hash = record.base[block];
-        if (!hash) return undefined;
+        if (!hash) return;
         let chunk = cache.get(hash);
+        if (!chunk && verified.has(hash)) {
+          // Checked on its first read: later reads go straight into the caller's buffer.
+          store.readInto(hash, into, at, within, n);
+          return;
+        }
         if (!chunk) {
           chunk = store.get(hash, verified);
           if (cache.size >= CHUNK_CACHE) cache.delete(cache.keys().next().value!);
           cache.set(hash, chunk);
         }
-        return chunk;
+        into.set(chunk.subarray(within, within + n), at);
       },
     });
+  }
+
+  override close(): void {
+    super.close();
+    this.store.close();
   }
 
   /** Opens volume `id` of the store at `home` (what a worker does with a plan's disk). */

@@ -14,7 +14,10 @@ export class InstanceStoreVolume extends OverlayVolume {
       fs: new Volume() as unknown as OverlayFs,
       dir: "/",
       size,
-      base: (block) => (image && block * CHUNK_SIZE < image.length ? image.subarray(block * CHUNK_SIZE, (block + 1) * CHUNK_SIZE) : undefined),
+      readBase: (block, into, at, within, n) => {
+        const from = block * CHUNK_SIZE + within;
+        if (image && from < image.length) into.set(image.subarray(from, Math.min(from + n, image.length)), at);
+      },
     });
   }
 

@@ -12,8 +12,12 @@ export interface OverlayOptions {
   /** Where `blocks/<index>` files go. */
   dir: string;
   size: number;
-  /** A block's content before any write; undefined reads as zeros. */
-  base: (block: number) => Uint8Array | undefined;
+  /**
+   * Copies `n` bytes of a block's content before any write, from `within`
+   * the block, into `into` at `at`; leaves zeros there (does nothing) for a
+   * block that has none.
+   */
+  readBase: (block: number, into: Uint8Array, at: number, within: number, n: number) => void;
 }
 
 const OPEN_BLOCKS = 16;
@@ -29,14 +33,14 @@ export class OverlayVolume implements BlockDevice {
   readonly size: number;
   private readonly fs: OverlayFs;
   private readonly blocksDir: string;
-  private readonly base: OverlayOptions["base"];
+  private readonly readBase: OverlayOptions["readBase"];
   private readonly written: Set<number>;
   private readonly fds = new Map<number, number>();
 
   constructor(o: OverlayOptions) {
     this.fs = o.fs;
     this.size = o.size;
-    this.base = o.base;
+    this.readBase = o.readBase;
     this.blocksDir = path.posix.join(o.dir, "blocks");
     this.fs.mkdirSync(this.blocksDir, { recursive: true });
     this.written = new Set(
@@ -63,8 +67,7 @@ export class OverlayVolume implements BlockDevice {
       if (this.written.has(block)) {
         this.fs.readSync(this.fd(block), out, at - offset, n, within);
       } else {
-        const base = this.base(block);
-        if (base) out.set(base.subarray(within, within + n), at - offset);
+        this.readBase(block, out, at - offset, within, n);
       }
       at += n;
     }
@@ -101,8 +104,7 @@ export class OverlayVolume implements BlockDevice {
   private copyUp(block: number): void {
     const file = path.posix.join(this.blocksDir, String(block));
     const bytes = new Uint8Array(CHUNK_SIZE);
-    const base = this.base(block);
-    if (base) bytes.set(base.subarray(0, CHUNK_SIZE));
+    this.readBase(block, bytes, 0, 0, CHUNK_SIZE);
     this.fs.writeFileSync(`${file}.tmp`, bytes);
     this.fs.renameSync(`${file}.tmp`, file);
     this.written.add(block);
