@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { amibootHome } from "../home.js";
-import type { VolumeRecord } from "../volumes/ebs-volume.js";
 import { VolumeStore, type SnapshotManifest } from "../volumes/store.js";
 import { parseNumber } from "./parse.js";
 import { progressBar } from "./progress.js";
@@ -72,7 +71,7 @@ export function addVolumeCommands(program: Command): void {
     .action((o: { snapshot?: string; size?: number; json?: boolean }) =>
       runCommand(
         o.json,
-        () => volumeSummary(store().createVolume({ ...(o.snapshot ? { snapshotId: o.snapshot } : {}), ...(o.size !== undefined ? { sizeBytes: o.size * GiB } : {}) })),
+        () => store().createVolume({ ...(o.snapshot ? { snapshotId: o.snapshot } : {}), ...(o.size !== undefined ? { sizeBytes: o.size * GiB } : {}) }),
         (v) => `${v.id}: ${mib(v.size)}${v.snapshotId ? ` from ${v.snapshotId}` : ""}\n`,
       ),
     );
@@ -83,7 +82,7 @@ export function addVolumeCommands(program: Command): void {
     .action((o: { json?: boolean }) =>
       runCommand(
         o.json,
-        () => store().listVolumes().map(volumeSummary),
+        () => store().listVolumes(),
         (list) => table(["VOLUME", "SIZE", "SNAPSHOT", "CREATED"], list.map((v) => [v.id, mib(v.size), v.snapshotId ?? "-", v.createdAt])),
       ),
     );
@@ -131,10 +130,5 @@ export function addVolumeCommands(program: Command): void {
 /** A snapshot without its block map (which can be thousands of lines). */
 function summary(s: SnapshotManifest): Omit<SnapshotManifest, "blocks"> {
   const { blocks: _blocks, ...rest } = s;
-  return rest;
-}
-
-function volumeSummary(v: VolumeRecord): Omit<VolumeRecord, "base"> {
-  const { base: _base, ...rest } = v;
   return rest;
 }

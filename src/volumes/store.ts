@@ -5,7 +5,7 @@ import { Ec2Error } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import { SECTOR_SIZE } from "./block-device.js";
 import { CHUNK_SIZE, ChunkStore } from "./chunk-store.js";
-import { EbsVolume, type VolumeRecord } from "./ebs-volume.js";
+import { BASE_INDEX, decodeBaseIndex, EbsVolume, encodeBaseIndex, type VolumeRecord } from "./ebs-volume.js";
 
 /** A snapshot: the volume's size and which chunk holds each non-zero 512 KiB block. */
 export interface SnapshotManifest {
@@ -128,16 +128,22 @@ export class VolumeStore {
         "createVolume",
       );
     }
-    const record: VolumeRecord = { id: newId("vol"), size, ...(snap ? { snapshotId: snap.id } : {}), base: snap ? snap.blocks : {}, createdAt: new Date().toISOString() };
+    const record: VolumeRecord = { id: newId("vol"), size, ...(snap ? { snapshotId: snap.id } : {}), createdAt: new Date().toISOString() };
     const dir = path.join(this.volumesDir, record.id);
     fs.mkdirSync(path.join(dir, "blocks"), { recursive: true });
+    // The index first: a volume.json is only ever next to a whole index.
+    writeFileAtomically(path.join(dir, BASE_INDEX), encodeBaseIndex(snap?.blocks ?? {}, size));
     writeFileAtomically(path.join(dir, "volume.json"), JSON.stringify(record));
     return record;
   }
 
   getVolume(id: string): VolumeRecord {
     if (!isId(id, "vol")) throw new Ec2Error("InvalidVolumeID.Malformed", `Invalid id: "${id}" (expecting "vol-...")`, "getVolume");
-    return EbsVolume.open(this.home, id).record;
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.volumesDir, id, "volume.json"), "utf8")) as VolumeRecord;
+    } catch {
+      throw new Ec2Error("InvalidVolume.NotFound", `The volume '${id}' does not exist.`, "getVolume");
+    }
   }
 
   listVolumes(): VolumeRecord[] {
@@ -160,7 +166,7 @@ export class VolumeStore {
     const vol = EbsVolume.open(this.home, id);
     try {
       return this.locked(() => {
-        const blocks: Record<string, string> = { ...vol.record.base };
+        const blocks = this.baseBlocks(id);
         const stats = { blocks: 0, changedBlocks: 0, newChunks: 0, newBytes: 0 };
         const written = vol.writtenBlocks();
         written.forEach((index, i) => {
@@ -219,6 +225,11 @@ export class VolumeStore {
     return { snapshots: snaps.length, chunks: seen.size, problems };
   }
 
+  /** A volume's copy of its snapshot's block map. */
+  private baseBlocks(id: string): Record<string, string> {
+    return decodeBaseIndex(fs.readFileSync(path.join(this.volumesDir, id, BASE_INDEX)));
+  }
+
   private storeBlock(blocks: Record<string, string>, index: number, bytes: Uint8Array, stats: SnapshotManifest["stats"]): void {
     if (isZero(bytes)) {
       delete blocks[index];
@@ -244,7 +255,7 @@ export class VolumeStore {
   private collectGarbage(): number {
     const live = new Set<string>();
     for (const s of this.listSnapshots()) for (const h of Object.values(s.blocks)) live.add(h);
-    for (const v of this.listVolumes()) for (const h of Object.values(v.base)) live.add(h);
+    for (const v of this.listVolumes()) for (const h of Object.values(this.baseBlocks(v.id))) live.add(h);
     let freed = 0;
     for (const hash of this.chunks.list()) {
       if (!live.has(hash)) {
