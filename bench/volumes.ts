@@ -89,40 +89,6 @@ figures.push({
   detail: `${incr.stats.changedBlocks} changed blocks, ${(incrMs / 1000).toFixed(2)} s vs ${(importMs / 1000).toFixed(2)} s`,
 });
 
-// 3. Time to first guest read: lazy volumes do not depend on the snapshot's size.
-const big = path.join(work, "big.img");
-denseImage(big, bigGiB);
-const small = path.join(work, "small.img");
-denseImage(small, 1);
-const bigSnap = store.importSnapshot(big);
-const smallSnap = store.importSnapshot(small);
-fs.rmSync(big);
-const firstRead = (snapId: string) => {
-  const id = store.createVolume({ snapshotId: snapId }).id;
-  const [, ms] = time(() => {
-    const v = EbsVolume.open(store.home, id);
-    v.read(0, 512);
-    v.close();
-  });
-  return ms;
-};
-// Interleaved, best of 15 each: the figure is well under a millisecond.
-firstRead(smallSnap.id);
-const bigTimes: number[] = [];
-const smallTimes: number[] = [];
-for (let i = 0; i < 15; i++) {
-  bigTimes.push(firstRead(bigSnap.id));
-  smallTimes.push(firstRead(smallSnap.id));
-}
-const bigFirst = Math.min(...bigTimes);
-const smallFirst = Math.min(...smallTimes);
-figures.push({
-  figure: `time to first read, volume from ${bigGiB} GiB / from 1 GiB snapshot`,
-  value: bigFirst / smallFirst,
-  goal: "<= 1.1",
-  detail: `${bigFirst.toFixed(2)} ms vs ${smallFirst.toFixed(2)} ms (open + first sector)`,
-});
-
 // 4. Sequential read through the volume layer against a plain file read (benchmark.js, 64 MiB per op).
 const seqBytes = Math.min(64, sizeMiB) * MiB;
 const seqVol = EbsVolume.open(store.home, store.createVolume({ snapshotId: snap.id }).id);
@@ -169,6 +135,43 @@ figures.push({
   value: fileMs / coldMs,
   goal: "(none)",
   detail: `${(sizeMiB / (coldMs / 1000)).toFixed(0)} MiB/s vs ${(sizeMiB / (fileMs / 1000)).toFixed(0)} MiB/s: bounded by SHA-256 of every chunk`,
+});
+
+// 3. Time to first guest read: lazy volumes do not depend on the snapshot's size.
+const big = path.join(work, "big.img");
+denseImage(big, bigGiB);
+const small = path.join(work, "small.img");
+denseImage(small, 1);
+const bigSnap = store.importSnapshot(big);
+const smallSnap = store.importSnapshot(small);
+fs.rmSync(big);
+// Volumes are created first, so that their creation's disk writes do not land in the timed opens.
+const fresh = (snapId: string, n: number) => Array.from({ length: n }, () => store.createVolume({ snapshotId: snapId }).id);
+const bigIds = fresh(bigSnap.id, 15);
+const smallIds = fresh(smallSnap.id, 16);
+const firstRead = (id: string) => {
+  const [, ms] = time(() => {
+    const v = EbsVolume.open(store.home, id);
+    v.read(0, 512);
+    v.close();
+  });
+  return ms;
+};
+// Interleaved, best of 15 each: the figure is well under a millisecond.
+firstRead(smallIds.pop()!);
+const bigTimes: number[] = [];
+const smallTimes: number[] = [];
+for (let i = 0; i < 15; i++) {
+  bigTimes.push(firstRead(bigIds[i]!));
+  smallTimes.push(firstRead(smallIds[i]!));
+}
+const bigFirst = Math.min(...bigTimes);
+const smallFirst = Math.min(...smallTimes);
+figures.push({
+  figure: `time to first read, volume from ${bigGiB} GiB / from 1 GiB snapshot`,
+  value: bigFirst / smallFirst,
+  goal: "<= 1.1",
+  detail: `${bigFirst.toFixed(2)} ms vs ${smallFirst.toFixed(2)} ms (open + first sector)`,
 });
 
 // 5. Opening the root disk: instance store unbundles and verifies everything first; EBS reads lazily.

@@ -39,6 +39,7 @@ export function decodeBaseIndex(bytes: Uint8Array): Record<string, string> {
 }
 
 const CHUNK_CACHE = 8;
+const INDEX_CACHE = 4096;
 
 /**
  * An EBS volume: an overlay on disk (`volumes/<id>/blocks/`) over its
@@ -55,13 +56,25 @@ export class EbsVolume extends OverlayVolume {
     const cache = new Map<string, Uint8Array>();
     const verified = new Set<string>();
     const entry = Buffer.alloc(HASH_BYTES);
+    // Index entries already read (null: a zero block), a bounded number of them.
+    const hashes = new Map<number, string | null>();
+    const hashOf = (block: number): string | null => {
+      let h = hashes.get(block);
+      if (h === undefined) {
+        const ok = fs.readSync(index, entry, 0, HASH_BYTES, block * HASH_BYTES) === HASH_BYTES && entry.some((b) => b !== 0);
+        h = ok ? entry.toString("hex") : null;
+        if (hashes.size >= INDEX_CACHE) hashes.delete(hashes.keys().next().value!);
+        hashes.set(block, h);
+      }
+      return h;
+    };
     super({
       fs,
       dir,
       size: record.size,
       readBase: (block, into, at, within, n) => {
-        if (fs.readSync(index, entry, 0, HASH_BYTES, block * HASH_BYTES) !== HASH_BYTES || entry.every((b) => b === 0)) return;
-        const hash = entry.toString("hex");
+        const hash = hashOf(block);
+        if (!hash) return;
         let chunk = cache.get(hash);
         if (!chunk && verified.has(hash)) {
           // Checked on its first read: later reads go straight into the caller's buffer.
