@@ -214,19 +214,10 @@ export function resolveMappings(input: ResolveMappingsInput): ResolvedDevice[] {
   validateMappings(input.image, op);
   if (input.launch !== undefined) validateMappings(input.launch, op);
 
-  // Merge: image first, then launch by device name.
+  // Merge: image first, then launch by device name (each list has no duplicates, so
+  // an image mapping never finds one before it; a launch mapping merges over the image's).
   const devices = new Map<string, Entry>();
-  for (const m of input.image) {
-    if (m.NoDevice !== undefined) {
-      if (m.DeviceName === root) throw noDeviceOnRoot(root, op);
-      devices.delete(m.DeviceName);
-    } else if (m.VirtualName !== undefined) {
-      devices.set(m.DeviceName, { kind: "ephemeral", virtualName: m.VirtualName });
-    } else if (m.Ebs !== undefined) {
-      devices.set(m.DeviceName, { kind: "ebs", ebs: { ...defined(m.Ebs) } });
-    }
-  }
-  for (const m of input.launch ?? []) {
+  for (const m of [...input.image, ...(input.launch ?? [])]) {
     const before = devices.get(m.DeviceName);
     if (m.NoDevice !== undefined) {
       if (m.DeviceName === root) throw noDeviceOnRoot(root, op);
