@@ -30,7 +30,3 @@ export interface Ec2ErrorShape {
   message: string;
   op?: string;
 }
-
-export function isEc2Error(value: unknown): value is Ec2Error {
-  return value instanceof Ec2Error;
-}

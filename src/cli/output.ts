@@ -1,5 +1,4 @@
 import { MILESTONE_LABELS } from "../boot/timer.js";
-import type { Ec2Error } from "../errors.js";
 import type { BootResult } from "../pool/pool.js";
 
 /** The milestone table printed after a boot. */
@@ -15,11 +14,7 @@ export function milestoneTable(result: BootResult): string {
 /** The one-object JSON form of a boot, for scripts. */
 export function resultJson(result: BootResult, extra: Record<string, unknown> = {}): string {
   const { error, ...rest } = result;
-  return JSON.stringify({ ...extra, ...rest, ...(error ? { error: errorJson(error) } : {}) }, null, 2);
-}
-
-export function errorJson(error: Ec2Error): { code: string; message: string; op?: string } {
-  return error.toJSON();
+  return JSON.stringify({ ...extra, ...rest, ...(error ? { error: error.toJSON() } : {}) }, null, 2);
 }
 
 /** A failure as one line on stderr. */

@@ -88,14 +88,6 @@ export class BootPool {
     return new BootRun(this.piscina, plan, this.options.graceMs, options.signal);
   }
 
-  get queueSize(): number {
-    return this.piscina.queueSize;
-  }
-
-  get threadCount(): number {
-    return this.piscina.threads.length;
-  }
-
   async close(): Promise<void> {
     await this.piscina.close({ force: true });
   }
