@@ -4,6 +4,7 @@ import { addBootCommand } from "./boot-command.js";
 import { EXIT } from "./exit-codes.js";
 import { addBundleCommand } from "./bundle-command.js";
 import { addInspectCommand } from "./inspect-command.js";
+import { addServeCommand } from "./serve-command.js";
 import { addVolumeCommands } from "./volume-commands.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   addInspectCommand(program);
   addVolumeCommands(program);
   addBundleCommand(program);
+  addServeCommand(program);
   return program;
 }
 

@@ -1,0 +1,87 @@
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Cloud } from "../cloud/cloud.js";
+import { checkRegion } from "../cloud/regions.js";
+import { Ec2Error } from "../errors.js";
+import { dispatch } from "./actions.js";
+import { verifySigV4 } from "./sigv4.js";
+import { errorXml, httpStatusFor, responseXml } from "./xml.js";
+
+const MAX_BODY = 1024 * 1024;
+
+/**
+ * The EC2 Query API over HTTP: form-encoded POST or GET, SigV4 on every
+ * request, XML answers in EC2's namespace. It parses and authenticates,
+ * then hands the call to the control plane; EC2's rules live there.
+ */
+export class Ec2Server {
+  private constructor(
+    private readonly server: http.Server,
+    readonly url: string,
+  ) {}
+
+  static async start(cloud: Cloud, options: { port?: number; host?: string } = {}): Promise<Ec2Server> {
+    const server = http.createServer((req, res) => void handle(cloud, req, res));
+    const host = options.host ?? "127.0.0.1";
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 8773, host, resolve);
+    });
+    const { port } = server.address() as AddressInfo;
+    return new Ec2Server(server, `http://${host.includes(":") ? `[${host}]` : host}:${port}`);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+async function handle(cloud: Cloud, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const requestId = randomUUID();
+  let action = "Unknown";
+  try {
+    const body = await readBody(req);
+    const url = new URL(req.url ?? "/", "http://localhost");
+    // A POST's parameters are its body: an unsigned body would be unsigned parameters.
+    if (req.method === "POST" && req.headers["x-amz-content-sha256"] === "UNSIGNED-PAYLOAD") {
+      throw new Ec2Error("IncompleteSignature", "The request body must be signed (x-amz-content-sha256: UNSIGNED-PAYLOAD is not accepted)", "authenticate");
+    }
+    const caller = verifySigV4(
+      { method: req.method ?? "GET", path: url.pathname, query: url.search.slice(1), headers: req.headers, body },
+      (key) => cloud.accounts.secretOf(key),
+    );
+    const region = checkRegion(caller.region);
+    const accountId = cloud.accounts.accountOf(caller.accessKeyId)!;
+    const params = req.method === "POST" ? new URLSearchParams(body.toString("utf8")) : url.searchParams;
+    action = params.get("Action") ?? "";
+    if (!action) throw new Ec2Error("MissingAction", "The request must contain the parameter Action", "request");
+    const result = dispatch(cloud, action, { accountId, region, params });
+    send(res, 200, responseXml(action, requestId, result), requestId);
+  } catch (err) {
+    const e = err instanceof Ec2Error ? err : new Ec2Error("InternalError", "An internal error has occurred", action);
+    if (!(err instanceof Ec2Error)) console.error(`amiboot serve: ${action}: ${(err as Error).stack ?? String(err)}`);
+    send(res, httpStatusFor(e.code), errorXml(e.code, e.message, requestId), requestId);
+  }
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        reject(new Ec2Error("InvalidParameterValue", `The request body is over ${MAX_BODY} bytes`, "request"));
+        req.destroy();
+      } else parts.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(parts)));
+    req.on("error", reject);
+  });
+}
+
+function send(res: http.ServerResponse, status: number, xml: string, requestId: string): void {
+  res.writeHead(status, { "content-type": "text/xml;charset=UTF-8", "content-length": Buffer.byteLength(xml), "x-amzn-requestid": requestId });
+  res.end(xml);
+}

@@ -1,0 +1,258 @@
+import path from "node:path";
+import { Ec2Error } from "../errors.js";
+import { isId, newId } from "../ids.js";
+import type { Db } from "../store/db.js";
+import { readManifest } from "../volumes/bundle.js";
+import { resolveMappings, validateMappings, type BlockDeviceMapping } from "../volumes/mapping.js";
+import type { VolumeStore } from "../volumes/store.js";
+
+export type Architecture = "i386" | "x86_64" | "arm64";
+export type VirtualizationType = "hvm" | "paravirtual";
+export type ImageState = "pending" | "available" | "failed" | "deregistered";
+
+/** An AMI as the control plane keeps it. */
+export interface Image {
+  imageId: string;
+  region: string;
+  ownerId: string;
+  name: string;
+  description?: string;
+  state: ImageState;
+  stateReason?: string;
+  architecture: Architecture;
+  virtualizationType: VirtualizationType;
+  rootDeviceType: "ebs" | "instance-store";
+  rootDeviceName: string;
+  imageLocation?: string;
+  blockDeviceMappings: BlockDeviceMapping[];
+  isPublic: boolean;
+  creationDate: string;
+  tags: { key: string; value: string }[];
+}
+
+export interface RegisterImageRequest {
+  name?: string;
+  description?: string;
+  architecture?: string;
+  virtualizationType?: string;
+  rootDeviceName?: string;
+  blockDeviceMappings: BlockDeviceMapping[];
+  imageLocation?: string;
+}
+
+export interface DescribeImagesRequest {
+  imageIds: string[];
+  owners: string[];
+  executableUsers: string[];
+  filters: { name: string; values: string[] }[];
+  maxResults?: number;
+  nextToken?: string;
+}
+
+const NAME = /^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/;
+const ARCHITECTURES = ["i386", "x86_64", "arm64"];
+const VIRTUALIZATION = ["hvm", "paravirtual"];
+
+interface Row {
+  id: string;
+  region: string;
+  owner_id: string;
+  name: string;
+  description: string | null;
+  state: ImageState;
+  state_reason: string | null;
+  architecture: Architecture;
+  virtualization_type: VirtualizationType;
+  root_device_type: "ebs" | "instance-store";
+  root_device_name: string;
+  image_location: string | null;
+  block_device_mappings: string;
+  is_public: number;
+  created_at: string;
+}
+
+/**
+ * AMIs: RegisterImage, DescribeImages, DeregisterImage with EC2's rules for
+ * names, mappings, visibility (owner, launch permissions, public) and errors.
+ */
+export class Images {
+  constructor(
+    private readonly db: Db,
+    private readonly volumes: VolumeStore,
+    /** Where `bucket/key.manifest.xml` image locations live. */
+    private readonly bucketsDir: string,
+  ) {}
+
+  register(caller: string, region: string, r: RegisterImageRequest): Image {
+    const op = "RegisterImage";
+    if (r.name === undefined) throw new Ec2Error("MissingParameter", "The request must contain the parameter name", op);
+    if (!NAME.test(r.name)) {
+      throw new Ec2Error(
+        "InvalidAMIName.Malformed",
+        `AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'`,
+        op,
+      );
+    }
+    const architecture = (r.architecture ?? "x86_64") as Architecture;
+    if (!ARCHITECTURES.includes(architecture)) throw new Ec2Error("InvalidParameterValue", `Value (${architecture}) for parameter architecture is invalid. Expected: 'i386', 'x86_64', 'arm64'.`, op);
+    const virtualizationType = (r.virtualizationType ?? "paravirtual") as VirtualizationType;
+    if (!VIRTUALIZATION.includes(virtualizationType)) {
+      throw new Ec2Error("InvalidParameterValue", `Value (${virtualizationType}) for parameter virtualizationType is invalid. Expected: 'hvm', 'paravirtual'.`, op);
+    }
+    validateMappings(r.blockDeviceMappings, op);
+    const rootDeviceType = r.imageLocation !== undefined ? "instance-store" : "ebs";
+    const rootDeviceName = r.rootDeviceName ?? (rootDeviceType === "ebs" ? undefined : "/dev/sda1");
+    if (rootDeviceName === undefined) throw new Ec2Error("MissingParameter", "The request must contain the parameter rootDeviceName", op);
+    if (rootDeviceType === "instance-store") {
+      // The manifest must parse now; every part is verified when an instance launches.
+      readManifest(this.manifestPath(r.imageLocation!));
+    }
+    resolveMappings({ rootDeviceName, image: r.blockDeviceMappings, snapshotSizeGiB: this.volumes.snapshotSizeGiB, maxDisks: Number.POSITIVE_INFINITY, rootKind: rootDeviceType, op });
+    const taken = this.db.prepare("select id from images where region = ? and owner_id = ? and name = ? and state != 'deregistered'").get(region, caller, r.name) as { id: string } | undefined;
+    if (taken) throw new Ec2Error("InvalidAMIName.Duplicate", `AMI name ${r.name} is already in use by AMI ${taken.id}`, op);
+    const image: Image = {
+      imageId: newId("ami"),
+      region,
+      ownerId: caller,
+      name: r.name,
+      ...(r.description !== undefined ? { description: r.description } : {}),
+      state: "available",
+      architecture,
+      virtualizationType,
+      rootDeviceType,
+      rootDeviceName,
+      ...(r.imageLocation !== undefined ? { imageLocation: r.imageLocation } : {}),
+      blockDeviceMappings: r.blockDeviceMappings,
+      isPublic: false,
+      creationDate: new Date().toISOString(),
+      tags: [],
+    };
+    this.db
+      .prepare(
+        `insert into images (id, region, owner_id, name, description, state, architecture, virtualization_type, root_device_type,
+           root_device_name, image_location, block_device_mappings, is_public, created_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
+      )
+      .run(image.imageId, region, caller, image.name, image.description ?? null, image.state, architecture, virtualizationType, rootDeviceType, rootDeviceName, image.imageLocation ?? null, JSON.stringify(image.blockDeviceMappings), image.creationDate);
+    return image;
+  }
+
+  describe(caller: string, region: string, r: DescribeImagesRequest): { images: Image[]; nextToken?: string } {
+    const op = "DescribeImages";
+    for (const id of r.imageIds) if (!isId(id, "ami")) throw new Ec2Error("InvalidAMIID.Malformed", `Invalid id: "${id}" (expecting "ami-...")`, op);
+    const rows = this.db.prepare("select * from images where region = ? order by created_at, id").all(region) as Row[];
+    let images = rows.map((row) => this.toImage(row)).filter((i) => this.canSee(caller, i));
+    if (r.imageIds.length > 0) {
+      const missing = r.imageIds.filter((id) => !images.some((i) => i.imageId === id));
+      if (missing.length > 0) throw new Ec2Error("InvalidAMIID.NotFound", `The image id '[${missing.join(", ")}]' does not exist`, op);
+      images = images.filter((i) => r.imageIds.includes(i.imageId));
+    } else {
+      // Deregistered images leave listings; they stay visible by id for a while, as in EC2.
+      images = images.filter((i) => i.state !== "deregistered" || r.filters.some((f) => f.name === "state"));
+    }
+    if (r.owners.length > 0) images = images.filter((i) => r.owners.some((o) => (o === "self" ? i.ownerId === caller : i.ownerId === o)));
+    if (r.executableUsers.length > 0) images = images.filter((i) => r.executableUsers.some((u) => this.executableBy(i, u === "self" ? caller : u)));
+    for (const f of r.filters) images = images.filter((i) => matchesFilter(i, f, op));
+    const start = r.nextToken ? decodeToken(r.nextToken) : 0;
+    const end = r.maxResults !== undefined ? start + r.maxResults : images.length;
+    return { images: images.slice(start, end), ...(end < images.length ? { nextToken: Buffer.from(String(end)).toString("base64url") } : {}) };
+  }
+
+  deregister(caller: string, region: string, imageId: string): void {
+    const op = "DeregisterImage";
+    const image = this.get(caller, region, imageId, op);
+    if (image.ownerId !== caller) throw new Ec2Error("AuthFailure", `Not authorized for image:${imageId}`, op);
+    if (image.state === "deregistered") throw new Ec2Error("InvalidAMIID.Unavailable", `The image ID '${imageId}' is no longer available`, op);
+    this.db.prepare("update images set state = 'deregistered' where id = ?").run(imageId);
+  }
+
+  /** An image the caller may see, or EC2's error for it. */
+  get(caller: string, region: string, imageId: string, op: string): Image {
+    if (!isId(imageId, "ami")) throw new Ec2Error("InvalidAMIID.Malformed", `Invalid id: "${imageId}" (expecting "ami-...")`, op);
+    const row = this.db.prepare("select * from images where id = ? and region = ?").get(imageId, region) as Row | undefined;
+    const image = row ? this.toImage(row) : undefined;
+    if (!image || !this.canSee(caller, image)) throw new Ec2Error("InvalidAMIID.NotFound", `The image id '[${imageId}]' does not exist`, op);
+    return image;
+  }
+
+  private manifestPath(location: string): string {
+    const parts = location.split("/");
+    if (parts.length < 2 || parts.some((p) => p === "" || p === "." || p === "..") || !location.endsWith(".manifest.xml")) {
+      throw new Ec2Error("InvalidManifest", `ImageLocation '${location}' must be bucket/key.manifest.xml`, "RegisterImage");
+    }
+    return path.join(this.bucketsDir, ...parts);
+  }
+
+  private canSee(caller: string, i: Image): boolean {
+    return this.executableBy(i, caller);
+  }
+
+  private executableBy(i: Image, user: string): boolean {
+    if (user === "all") return i.isPublic;
+    return i.ownerId === user || i.isPublic || this.db.prepare("select 1 from launch_permissions where image_id = ? and user_id = ?").get(i.imageId, user) !== undefined;
+  }
+
+  private toImage(row: Row): Image {
+    const tags = this.db.prepare("select key, value from tags where resource_id = ? order by key").all(row.id) as { key: string; value: string }[];
+    return {
+      imageId: row.id,
+      region: row.region,
+      ownerId: row.owner_id,
+      name: row.name,
+      ...(row.description !== null ? { description: row.description } : {}),
+      state: row.state,
+      ...(row.state_reason !== null ? { stateReason: row.state_reason } : {}),
+      architecture: row.architecture,
+      virtualizationType: row.virtualization_type,
+      rootDeviceType: row.root_device_type,
+      rootDeviceName: row.root_device_name,
+      ...(row.image_location !== null ? { imageLocation: row.image_location } : {}),
+      blockDeviceMappings: JSON.parse(row.block_device_mappings) as BlockDeviceMapping[],
+      isPublic: row.is_public === 1,
+      creationDate: row.created_at,
+      tags,
+    };
+  }
+}
+
+/** DescribeImages filters: each name picks the image's values it compares. */
+const FILTERS: Record<string, (i: Image) => (string | undefined)[]> = {
+  architecture: (i) => [i.architecture],
+  "image-id": (i) => [i.imageId],
+  name: (i) => [i.name],
+  description: (i) => [i.description],
+  "owner-id": (i) => [i.ownerId],
+  "is-public": (i) => [String(i.isPublic)],
+  "root-device-type": (i) => [i.rootDeviceType],
+  "root-device-name": (i) => [i.rootDeviceName],
+  "virtualization-type": (i) => [i.virtualizationType],
+  state: (i) => [i.state],
+  "image-type": () => ["machine"],
+  "tag-key": (i) => i.tags.map((t) => t.key),
+  "block-device-mapping.device-name": (i) => i.blockDeviceMappings.map((m) => m.DeviceName),
+  "block-device-mapping.snapshot-id": (i) => i.blockDeviceMappings.map((m) => m.Ebs?.SnapshotId),
+  "block-device-mapping.volume-size": (i) => i.blockDeviceMappings.map((m) => m.Ebs?.VolumeSize?.toString()),
+  "block-device-mapping.volume-type": (i) => i.blockDeviceMappings.map((m) => m.Ebs?.VolumeType),
+  "block-device-mapping.delete-on-termination": (i) => i.blockDeviceMappings.map((m) => m.Ebs?.DeleteOnTermination?.toString()),
+};
+
+/** A filter matches when any of its values (`*` and `?` are wildcards, as in EC2) matches any of the image's. */
+function matchesFilter(i: Image, f: { name: string; values: string[] }, op: string): boolean {
+  const patterns = f.values.map(wildcard);
+  const any = (values: (string | undefined)[]) => values.some((v) => v !== undefined && patterns.some((p) => p.test(v)));
+  if (f.name.startsWith("tag:")) return any(i.tags.filter((t) => t.key === f.name.slice(4)).map((t) => t.value));
+  const field = FILTERS[f.name];
+  if (!field) throw new Ec2Error("InvalidParameterValue", `The filter '${f.name}' is invalid`, op);
+  return any(field(i));
+}
+
+function wildcard(pattern: string): RegExp {
+  const re = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${re}$`, "s");
+}
+
+function decodeToken(token: string): number {
+  const n = Number(Buffer.from(token, "base64url").toString());
+  if (!Number.isInteger(n) || n < 0) throw new Ec2Error("InvalidNextToken", "The token is invalid", "DescribeImages");
+  return n;
+}

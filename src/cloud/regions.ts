@@ -1,0 +1,12 @@
+import { Ec2Error } from "../errors.js";
+
+/** The regions amiboot serves; a request's region is its SigV4 credential scope's. */
+export const REGIONS = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2", "ap-northeast-1"] as const;
+export type Region = string;
+
+export function checkRegion(region: string): Region {
+  if (!(REGIONS as readonly string[]).includes(region)) {
+    throw new Ec2Error("AuthFailure", `The region '${region}' is not served here; use one of ${REGIONS.join(", ")}`, "region");
+  }
+  return region;
+}

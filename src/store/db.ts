@@ -1,0 +1,66 @@
+import Database from "better-sqlite3";
+import fs from "node:fs";
+import path from "node:path";
+
+/**
+ * The control plane's metadata in SQLite (WAL): one file under
+ * $AMIBOOT_HOME, migrated forward by `user_version`. Every multi-step change
+ * runs in one transaction, so a crash never leaves half of it.
+ */
+const MIGRATIONS: string[] = [
+  `create table accounts (
+     id text primary key,
+     created_at text not null
+   );
+   create table access_keys (
+     access_key_id text primary key,
+     secret text not null,
+     account_id text not null references accounts(id),
+     created_at text not null
+   );
+   create table images (
+     id text primary key,
+     region text not null,
+     owner_id text not null references accounts(id),
+     name text not null,
+     description text,
+     state text not null,
+     state_reason text,
+     architecture text not null,
+     virtualization_type text not null,
+     root_device_type text not null,
+     root_device_name text not null,
+     image_location text,
+     block_device_mappings text not null,
+     is_public integer not null default 0,
+     created_at text not null
+   );
+   create unique index images_name on images(region, owner_id, name) where state != 'deregistered';
+   create table launch_permissions (
+     image_id text not null references images(id),
+     user_id text not null,
+     primary key (image_id, user_id)
+   );
+   create table tags (
+     resource_id text not null,
+     key text not null,
+     value text not null,
+     primary key (resource_id, key)
+   );`,
+];
+
+export type Db = Database.Database;
+
+export function openDb(home: string): Db {
+  fs.mkdirSync(home, { recursive: true });
+  const db = new Database(path.join(home, "amiboot.sqlite"));
+  db.pragma("journal_mode = WAL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  const version = db.pragma("user_version", { simple: true }) as number;
+  db.transaction(() => {
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  })();
+  return db;
+}

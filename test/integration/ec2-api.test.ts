@@ -1,0 +1,140 @@
+import {
+  DeregisterImageCommand,
+  DescribeImagesCommand,
+  DescribeRegionsCommand,
+  EC2Client,
+  RegisterImageCommand,
+} from "@aws-sdk/client-ec2";
+import fs from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Ec2Server } from "../../src/api/server.js";
+import { Cloud } from "../../src/cloud/cloud.js";
+import type { Credentials } from "../../src/cloud/accounts.js";
+import { image, tempDir } from "../helpers.js";
+
+const home = tempDir();
+let cloud: Cloud;
+let server: Ec2Server;
+let owner: Credentials;
+let other: Credentials;
+let snapshotId: string;
+
+beforeAll(async () => {
+  cloud = new Cloud(home);
+  server = await Ec2Server.start(cloud, { port: 0 });
+  owner = cloud.accounts.defaultAccount();
+  other = cloud.accounts.create();
+  snapshotId = cloud.volumes.importSnapshot(image("hvm-linux.img")).id;
+});
+afterAll(async () => {
+  await server.close();
+  cloud.close();
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+/** The real AWS SDK for JavaScript, pointed at amiboot. */
+function ec2(c: Credentials, region = "us-east-1", secret = c.secretAccessKey): EC2Client {
+  return new EC2Client({ endpoint: server.url, region, credentials: { accessKeyId: c.accessKeyId, secretAccessKey: secret }, maxAttempts: 1 });
+}
+
+async function ec2Error(p: Promise<unknown>): Promise<{ name: string; message: string; status?: number }> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
+    return { name: e.name, message: e.message, status: e.$metadata?.httpStatusCode };
+  }
+  throw new Error("expected an EC2 error");
+}
+
+const register = (c: Credentials, name: string, region = "us-east-1") =>
+  ec2(c, region).send(
+    new RegisterImageCommand({
+      Name: name,
+      Architecture: "i386",
+      VirtualizationType: "hvm",
+      RootDeviceName: "/dev/sda1",
+      BlockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: snapshotId } }],
+    }),
+  );
+
+describe("the EC2 Query API, driven by @aws-sdk/client-ec2", () => {
+  it("lists regions", async () => {
+    const r = await ec2(owner).send(new DescribeRegionsCommand({}));
+    expect(r.Regions?.map((x) => x.RegionName)).toContain("us-east-1");
+  });
+
+  it("registers an EBS-backed image and describes it to its owner", async () => {
+    const { ImageId } = await register(owner, "hvm-linux-1");
+    expect(ImageId).toMatch(/^ami-[0-9a-f]{17}$/);
+    const r = await ec2(owner).send(new DescribeImagesCommand({ Owners: ["self"] }));
+    expect(r.Images).toHaveLength(1);
+    expect(r.Images![0]).toMatchObject({
+      ImageId,
+      Name: "hvm-linux-1",
+      State: "available",
+      OwnerId: owner.accountId,
+      Public: false,
+      Architecture: "i386",
+      VirtualizationType: "hvm",
+      RootDeviceType: "ebs",
+      RootDeviceName: "/dev/sda1",
+      ImageType: "machine",
+      BlockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: snapshotId, DeleteOnTermination: true } }],
+    });
+  });
+
+  it("filters by name with wildcards and by architecture", async () => {
+    await register(owner, "other-name");
+    const byName = await ec2(owner).send(new DescribeImagesCommand({ Owners: ["self"], Filters: [{ Name: "name", Values: ["hvm-*"] }] }));
+    expect(byName.Images?.map((i) => i.Name)).toEqual(["hvm-linux-1"]);
+    const byArch = await ec2(owner).send(new DescribeImagesCommand({ Filters: [{ Name: "architecture", Values: ["x86_64"] }] }));
+    expect(byArch.Images).toEqual([]);
+  });
+
+  it("keeps private images from other accounts and other regions", async () => {
+    const mine = await ec2(owner).send(new DescribeImagesCommand({ Owners: ["self"], Filters: [{ Name: "name", Values: ["hvm-linux-1"] }] }));
+    const id = mine.Images![0]!.ImageId!;
+    expect((await ec2(other).send(new DescribeImagesCommand({ Owners: ["self"] }))).Images).toEqual([]);
+    expect(await ec2Error(ec2(other).send(new DescribeImagesCommand({ ImageIds: [id] })))).toMatchObject({
+      name: "InvalidAMIID.NotFound",
+      message: `The image id '[${id}]' does not exist`,
+      status: 400,
+    });
+    expect((await ec2(owner, "us-west-2").send(new DescribeImagesCommand({ Owners: ["self"] }))).Images).toEqual([]);
+  });
+
+  it("answers bad requests with EC2's error codes", async () => {
+    expect(await ec2Error(register(owner, "hvm-linux-1"))).toMatchObject({ name: "InvalidAMIName.Duplicate", message: expect.stringContaining("AMI name hvm-linux-1 is already in use by AMI ami-") });
+    expect(await ec2Error(register(owner, "x"))).toMatchObject({ name: "InvalidAMIName.Malformed" });
+    expect(
+      await ec2Error(
+        ec2(owner).send(new RegisterImageCommand({ Name: "ghost", RootDeviceName: "/dev/sda1", BlockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: "snap-0123456789abcdef0" } }] })),
+      ),
+    ).toMatchObject({ name: "InvalidSnapshot.NotFound", message: "The snapshot 'snap-0123456789abcdef0' does not exist." });
+    expect(await ec2Error(ec2(owner).send(new DescribeImagesCommand({ ImageIds: ["ami-nope"] })))).toMatchObject({ name: "InvalidAMIID.Malformed" });
+  });
+
+  it("refuses a wrong secret with AuthFailure (401)", async () => {
+    expect(await ec2Error(ec2(owner, "us-east-1", "not-the-secret").send(new DescribeImagesCommand({})))).toMatchObject({ name: "AuthFailure", status: 401 });
+  });
+
+  it("deregisters: only the owner, and the image leaves listings", async () => {
+    const id = (await register(owner, "to-go")).ImageId!;
+    expect(await ec2Error(ec2(other).send(new DeregisterImageCommand({ ImageId: id })))).toMatchObject({ name: "InvalidAMIID.NotFound" });
+    await ec2(owner).send(new DeregisterImageCommand({ ImageId: id }));
+    const names = (await ec2(owner).send(new DescribeImagesCommand({ Owners: ["self"] }))).Images!.map((i) => i.Name);
+    expect(names).not.toContain("to-go");
+    // The name is free again.
+    expect((await register(owner, "to-go")).ImageId).toMatch(/^ami-/);
+  });
+
+  it("keeps its state across a restart", async () => {
+    await server.close();
+    cloud.close();
+    cloud = new Cloud(home);
+    server = await Ec2Server.start(cloud, { port: 0 });
+    const r = await ec2(owner).send(new DescribeImagesCommand({ Owners: ["self"] }));
+    expect(r.Images!.map((i) => i.Name).sort()).toEqual(["hvm-linux-1", "other-name", "to-go"]);
+  });
+});
