@@ -241,7 +241,7 @@ function matchesFilter(i: Image, f: { name: string; values: string[] }, op: stri
   const patterns = f.values.map(wildcard);
   const any = (values: (string | undefined)[]) => values.some((v) => v !== undefined && patterns.some((p) => p.test(v)));
   if (f.name.startsWith("tag:")) return any(i.tags.filter((t) => t.key === f.name.slice(4)).map((t) => t.value));
-  const field = FILTERS[f.name];
+  const field = Object.hasOwn(FILTERS, f.name) ? FILTERS[f.name] : undefined;
   if (!field) throw new Ec2Error("InvalidParameterValue", `The filter '${f.name}' is invalid`, op);
   return any(field(i));
 }
