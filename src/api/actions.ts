@@ -1,8 +1,8 @@
 import type { Cloud } from "../cloud/cloud.js";
-import type { Image } from "../cloud/images.js";
+import { checkTags, type Image } from "../cloud/images.js";
 import { REGIONS } from "../cloud/regions.js";
 import { Ec2Error } from "../errors.js";
-import { blockDeviceMappings, filters, intParam, listParam, stringParam, type QueryParams } from "./query.js";
+import { blockDeviceMappings, filters, intParam, listParam, stringParam, structList, tagSpecifications, type QueryParams } from "./query.js";
 
 export interface Call {
   accountId: string;
@@ -27,6 +27,8 @@ const ACTIONS: Record<string, Handler> = {
 
   RegisterImage: (cloud, { accountId, region, params }) => {
     const op = "RegisterImage";
+    const tags = tagSpecifications(params, op).filter((t) => t.resourceType === "image").flatMap((t) => t.tags);
+    checkTags(tags, op);
     const image = cloud.images.register(accountId, region, {
       name: stringParam(params, "Name", { op }),
       description: stringParam(params, "Description", { op }),
@@ -36,6 +38,7 @@ const ACTIONS: Record<string, Handler> = {
       imageLocation: stringParam(params, "ImageLocation", { op }),
       blockDeviceMappings: blockDeviceMappings(params),
     });
+    if (tags.length > 0) cloud.images.createTags(accountId, region, [image.imageId], tags);
     return { imageId: image.imageId };
   },
 
@@ -51,11 +54,80 @@ const ACTIONS: Record<string, Handler> = {
     return { imagesSet: images.map(imageXml), nextToken };
   },
 
+  ModifyImageAttribute: (cloud, { accountId, region, params }) => {
+    const op = "ModifyImageAttribute";
+    const imageId = stringParam(params, "ImageId", { required: true, op })!;
+    const description = stringParam(params, "Description.Value", { op }) ?? (stringParam(params, "Attribute", { op }) === "description" ? stringParam(params, "Value", { op }) : undefined);
+    if (description !== undefined) {
+      cloud.images.setDescription(accountId, region, imageId, description);
+      return { return: true };
+    }
+    const permissions = (prefix: string) => structList(params, prefix, op).map((p) => ({ userId: p.UserId as string | undefined, group: p.Group as string | undefined }));
+    // Older clients send OperationType with UserId.N / UserGroup.N.
+    const legacy = [...listParam(params, "UserId", op).map((userId) => ({ userId })), ...listParam(params, "UserGroup", op).map((group) => ({ group }))];
+    const operation = stringParam(params, "OperationType", { op });
+    const add = [...permissions("LaunchPermission.Add"), ...(operation === "add" ? legacy : [])];
+    const remove = [...permissions("LaunchPermission.Remove"), ...(operation === "remove" ? legacy : [])];
+    if (add.length === 0 && remove.length === 0) throw new Ec2Error("MissingParameter", "The request must contain the parameter launchPermission or description", op);
+    cloud.images.modifyLaunchPermission(accountId, region, imageId, { add, remove });
+    return { return: true };
+  },
+
+  DescribeImageAttribute: (cloud, { accountId, region, params }) => {
+    const op = "DescribeImageAttribute";
+    const imageId = stringParam(params, "ImageId", { required: true, op })!;
+    const attribute = stringParam(params, "Attribute", { required: true, op })!;
+    if (attribute === "launchPermission") return { imageId, launchPermission: cloud.images.launchPermissions(accountId, region, imageId) };
+    const image = cloud.images.get(accountId, region, imageId, op);
+    if (attribute === "description") return { imageId, description: image.description !== undefined ? { value: image.description } : {} };
+    if (attribute === "blockDeviceMapping") return { imageId, blockDeviceMapping: imageXml(image).blockDeviceMapping };
+    throw new Ec2Error("InvalidRequest", `The attribute '${attribute}' is not supported (launchPermission, description, blockDeviceMapping)`, op);
+  },
+
+  ResetImageAttribute: (cloud, { accountId, region, params }) => {
+    const op = "ResetImageAttribute";
+    const attribute = stringParam(params, "Attribute", { required: true, op });
+    if (attribute !== "launchPermission") throw new Ec2Error("InvalidParameterValue", `Value (${attribute}) for parameter attribute is invalid. Only launchPermission can be reset.`, op);
+    cloud.images.resetLaunchPermission(accountId, region, stringParam(params, "ImageId", { required: true, op })!);
+    return { return: true };
+  },
+
+  CreateTags: (cloud, { accountId, region, params }) => {
+    const op = "CreateTags";
+    const tags = structList(params, "Tag", op).map((t) => ({ key: String(t.Key ?? ""), value: String(t.Value ?? "") }));
+    cloud.images.createTags(accountId, region, imageResources(listParam(params, "ResourceId", op), op), tags);
+    return { return: true };
+  },
+
+  DeleteTags: (cloud, { accountId, region, params }) => {
+    const op = "DeleteTags";
+    const tags = structList(params, "Tag", op).map((t) => ({ key: String(t.Key ?? ""), ...(t.Value !== undefined ? { value: String(t.Value) } : {}) }));
+    cloud.images.deleteTags(accountId, region, imageResources(listParam(params, "ResourceId", op), op), tags);
+    return { return: true };
+  },
+
+  DescribeTags: (cloud, { accountId, region, params }) => {
+    const want = filters(params, "DescribeTags");
+    const { images } = cloud.images.describe(accountId, region, { imageIds: [], owners: [], executableUsers: [], filters: [] });
+    const tagSet = images.flatMap((i) => i.tags.map((t) => ({ resourceId: i.imageId, resourceType: "image", key: t.key, value: t.value })));
+    const field: Record<string, (t: (typeof tagSet)[number]) => string> = { "resource-id": (t) => t.resourceId, "resource-type": (t) => t.resourceType, key: (t) => t.key, value: (t) => t.value };
+    for (const f of want) {
+      if (!Object.hasOwn(field, f.name)) throw new Ec2Error("InvalidParameterValue", `The filter '${f.name}' is invalid`, "DescribeTags");
+    }
+    return { tagSet: tagSet.filter((t) => want.every((f) => f.values.includes(field[f.name]!(t)))) };
+  },
+
   DeregisterImage: (cloud, { accountId, region, params }) => {
     cloud.images.deregister(accountId, region, stringParam(params, "ImageId", { required: true, op: "DeregisterImage" })!);
     return { return: true };
   },
 };
+
+/** Tags are supported on images so far. */
+function imageResources(ids: string[], op: string): string[] {
+  for (const id of ids) if (!id.startsWith("ami-")) throw new Ec2Error("InvalidID", `The ID '${id}' is not valid (tags are supported on images only, for now)`, op);
+  return ids;
+}
 
 export function dispatch(cloud: Cloud, action: string, call: Call): Record<string, unknown> {
   const handler = ACTIONS[action];

@@ -30,6 +30,12 @@ export interface Image {
   tags: { key: string; value: string }[];
 }
 
+/** A launch permission: an account (`userId`), or everyone (`group: "all"`, a public image). */
+export interface Permission {
+  userId?: string;
+  group?: string;
+}
+
 export interface RegisterImageRequest {
   name?: string;
   description?: string;
@@ -160,10 +166,88 @@ export class Images {
 
   deregister(caller: string, region: string, imageId: string): void {
     const op = "DeregisterImage";
-    const image = this.get(caller, region, imageId, op);
-    if (image.ownerId !== caller) throw new Ec2Error("AuthFailure", `Not authorized for image:${imageId}`, op);
+    const image = this.owned(caller, region, imageId, op);
     if (image.state === "deregistered") throw new Ec2Error("InvalidAMIID.Unavailable", `The image ID '${imageId}' is no longer available`, op);
     this.db.prepare("update images set state = 'deregistered' where id = ?").run(imageId);
+  }
+
+  /** Adds or removes launch permissions (12-digit account ids, or the group `all`). Owner only. */
+  modifyLaunchPermission(caller: string, region: string, imageId: string, change: { add: Permission[]; remove: Permission[] }): void {
+    const op = "ModifyImageAttribute";
+    const image = this.owned(caller, region, imageId, op);
+    for (const p of [...change.add, ...change.remove]) {
+      if (p.userId !== undefined && !/^\d{12}$/.test(p.userId)) {
+        throw new Ec2Error("InvalidAMIAttributeItemValue", `Invalid attribute item value "${p.userId}" for userId item type.`, op);
+      }
+      if (p.group !== undefined && p.group !== "all") throw new Ec2Error("InvalidAMIAttributeItemValue", `Invalid attribute item value "${p.group}" for group item type.`, op);
+    }
+    this.db.transaction(() => {
+      for (const p of change.add) {
+        if (p.group) this.db.prepare("update images set is_public = 1 where id = ?").run(image.imageId);
+        if (p.userId) this.db.prepare("insert or ignore into launch_permissions (image_id, user_id) values (?, ?)").run(image.imageId, p.userId);
+      }
+      for (const p of change.remove) {
+        if (p.group) this.db.prepare("update images set is_public = 0 where id = ?").run(image.imageId);
+        if (p.userId) this.db.prepare("delete from launch_permissions where image_id = ? and user_id = ?").run(image.imageId, p.userId);
+      }
+    })();
+  }
+
+  setDescription(caller: string, region: string, imageId: string, description: string): void {
+    const image = this.owned(caller, region, imageId, "ModifyImageAttribute");
+    this.db.prepare("update images set description = ? where id = ?").run(description, image.imageId);
+  }
+
+  /** Who may launch the image besides its owner. Owner only. */
+  launchPermissions(caller: string, region: string, imageId: string): Permission[] {
+    const image = this.owned(caller, region, imageId, "DescribeImageAttribute");
+    const users = this.db.prepare("select user_id from launch_permissions where image_id = ? order by user_id").all(image.imageId) as { user_id: string }[];
+    return [...(image.isPublic ? [{ group: "all" }] : []), ...users.map((u) => ({ userId: u.user_id }))];
+  }
+
+  resetLaunchPermission(caller: string, region: string, imageId: string): void {
+    const image = this.owned(caller, region, imageId, "ResetImageAttribute");
+    this.db.transaction(() => {
+      this.db.prepare("delete from launch_permissions where image_id = ?").run(image.imageId);
+      this.db.prepare("update images set is_public = 0 where id = ?").run(image.imageId);
+    })();
+  }
+
+  /** Tags an image (owner only), with EC2's limits: 50 per resource, keys 1-128, values 0-256, no `aws:` prefix. */
+  createTags(caller: string, region: string, imageIds: string[], tags: { key: string; value: string }[]): void {
+    const op = "CreateTags";
+    if (imageIds.length === 0) throw new Ec2Error("MissingParameter", "The request must contain the parameter resourceIdSet", op);
+    checkTags(tags, op);
+    const images = imageIds.map((id) => this.owned(caller, region, id, op));
+    this.db.transaction(() => {
+      for (const image of images) {
+        for (const t of tags) this.db.prepare("insert into tags (resource_id, key, value) values (?, ?, ?) on conflict (resource_id, key) do update set value = excluded.value").run(image.imageId, t.key, t.value);
+        const n = (this.db.prepare("select count(*) as n from tags where resource_id = ?").get(image.imageId) as { n: number }).n;
+        // Thrown inside the transaction: none of the tags are kept.
+        if (n > 50) throw new Ec2Error("TagLimitExceeded", `The maximum number of Tags for a resource has been reached (50); ${image.imageId} would have ${n}`, op);
+      }
+    })();
+  }
+
+  /** Removes tags; a tag given with a value is removed only when the value matches. */
+  deleteTags(caller: string, region: string, imageIds: string[], tags: { key: string; value?: string }[]): void {
+    const images = imageIds.map((id) => this.owned(caller, region, id, "DeleteTags"));
+    this.db.transaction(() => {
+      for (const image of images) {
+        if (tags.length === 0) this.db.prepare("delete from tags where resource_id = ?").run(image.imageId);
+        for (const t of tags) {
+          if (t.value === undefined) this.db.prepare("delete from tags where resource_id = ? and key = ?").run(image.imageId, t.key);
+          else this.db.prepare("delete from tags where resource_id = ? and key = ? and value = ?").run(image.imageId, t.key, t.value);
+        }
+      }
+    })();
+  }
+
+  /** An image the caller owns, or EC2's error for it. */
+  private owned(caller: string, region: string, imageId: string, op: string): Image {
+    const image = this.get(caller, region, imageId, op);
+    if (image.ownerId !== caller) throw new Ec2Error("AuthFailure", `Not authorized for image:${imageId}`, op);
+    return image;
   }
 
   /** An image the caller may see, or EC2's error for it. */
@@ -212,6 +296,16 @@ export class Images {
       creationDate: row.created_at,
       tags,
     };
+  }
+}
+
+/** EC2's tag rules, checked before anything is stored. */
+export function checkTags(tags: { key: string; value: string }[], op: string): void {
+  if (tags.length > 50) throw new Ec2Error("TagLimitExceeded", `The maximum number of Tags for a resource has been reached (50); the request has ${tags.length}`, op);
+  for (const t of tags) {
+    if (t.key.length < 1 || t.key.length > 128) throw new Ec2Error("InvalidParameterValue", "Tag key must be 1 to 128 characters long", op);
+    if (t.value.length > 256) throw new Ec2Error("InvalidParameterValue", "Tag value exceeds the maximum length of 256 characters", op);
+    if (t.key.toLowerCase().startsWith("aws:")) throw new Ec2Error("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use", op);
   }
 }
 

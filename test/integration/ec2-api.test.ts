@@ -1,4 +1,10 @@
 import {
+  CreateTagsCommand,
+  DeleteTagsCommand,
+  DescribeImageAttributeCommand,
+  DescribeTagsCommand,
+  ModifyImageAttributeCommand,
+  ResetImageAttributeCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
   DescribeRegionsCommand,
@@ -129,12 +135,70 @@ describe("the EC2 Query API, driven by @aws-sdk/client-ec2", () => {
     expect((await register(owner, "to-go")).ImageId).toMatch(/^ami-/);
   });
 
+  it("shares an image with one account, then with everyone, then with no one", async () => {
+    const id = (await register(owner, "shared-1")).ImageId!;
+    const third = cloud.accounts.create();
+    const sees = async (c: Credentials) => ((await ec2(c).send(new DescribeImagesCommand({ ExecutableUsers: ["self"] }))).Images ?? []).some((i) => i.ImageId === id);
+    expect(await sees(other)).toBe(false);
+
+    await ec2(owner).send(new ModifyImageAttributeCommand({ ImageId: id, LaunchPermission: { Add: [{ UserId: other.accountId }] } }));
+    expect([await sees(other), await sees(third)]).toEqual([true, false]);
+    const attr = await ec2(owner).send(new DescribeImageAttributeCommand({ ImageId: id, Attribute: "launchPermission" }));
+    expect(attr.LaunchPermissions).toEqual([{ UserId: other.accountId }]);
+    // A shared image is visible, but only its owner changes or removes it.
+    expect(await ec2Error(ec2(other).send(new ModifyImageAttributeCommand({ ImageId: id, LaunchPermission: { Add: [{ Group: "all" }] } })))).toMatchObject({ name: "AuthFailure", message: `Not authorized for image:${id}` });
+    expect(await ec2Error(ec2(other).send(new DeregisterImageCommand({ ImageId: id })))).toMatchObject({ name: "AuthFailure" });
+
+    await ec2(owner).send(new ModifyImageAttributeCommand({ ImageId: id, LaunchPermission: { Add: [{ Group: "all" }] } }));
+    expect(await sees(third)).toBe(true);
+    const pub = await ec2(third).send(new DescribeImagesCommand({ ImageIds: [id] }));
+    expect(pub.Images![0]!.Public).toBe(true);
+    expect((await ec2(third).send(new DescribeImagesCommand({ ExecutableUsers: ["all"] }))).Images!.map((i) => i.ImageId)).toContain(id);
+
+    await ec2(owner).send(new ResetImageAttributeCommand({ ImageId: id, Attribute: "launchPermission" }));
+    expect([await sees(other), await sees(third)]).toEqual([false, false]);
+    expect(await ec2Error(ec2(owner).send(new ModifyImageAttributeCommand({ ImageId: id, LaunchPermission: { Add: [{ UserId: "12345" }] } })))).toMatchObject({
+      name: "InvalidAMIAttributeItemValue",
+    });
+  });
+
+  it("tags images, at registration and after, with EC2's limits", async () => {
+    const id = (
+      await ec2(owner).send(
+        new RegisterImageCommand({
+          Name: "tagged-1",
+          RootDeviceName: "/dev/sda1",
+          BlockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: snapshotId } }],
+          TagSpecifications: [{ ResourceType: "image", Tags: [{ Key: "team", Value: "boot" }] }],
+        }),
+      )
+    ).ImageId!;
+    await ec2(owner).send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: "stage", Value: "test" }] }));
+    const byTag = await ec2(owner).send(new DescribeImagesCommand({ Filters: [{ Name: "tag:team", Values: ["bo*"] }] }));
+    expect(byTag.Images!.map((i) => i.ImageId)).toEqual([id]);
+    expect(byTag.Images![0]!.Tags).toEqual([
+      { Key: "stage", Value: "test" },
+      { Key: "team", Value: "boot" },
+    ]);
+    const tags = await ec2(owner).send(new DescribeTagsCommand({ Filters: [{ Name: "resource-id", Values: [id] }] }));
+    expect(tags.Tags).toHaveLength(2);
+    await ec2(owner).send(new DeleteTagsCommand({ Resources: [id], Tags: [{ Key: "stage" }] }));
+    expect((await ec2(owner).send(new DescribeTagsCommand({ Filters: [{ Name: "resource-id", Values: [id] }] }))).Tags!.map((t) => t.Key)).toEqual(["team"]);
+
+    expect(await ec2Error(ec2(owner).send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: "aws:x", Value: "y" }] })))).toMatchObject({ name: "InvalidParameterValue" });
+    const many = Array.from({ length: 50 }, (_, i) => ({ Key: `k${i}`, Value: "v" }));
+    expect(await ec2Error(ec2(owner).send(new CreateTagsCommand({ Resources: [id], Tags: many })))).toMatchObject({ name: "TagLimitExceeded" });
+    // The failed request changed nothing.
+    expect((await ec2(owner).send(new DescribeTagsCommand({ Filters: [{ Name: "resource-id", Values: [id] }] }))).Tags).toHaveLength(1);
+    expect(await ec2Error(ec2(other).send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: "a", Value: "b" }] })))).toMatchObject({ name: "InvalidAMIID.NotFound" });
+  });
+
   it("keeps its state across a restart", async () => {
     await server.close();
     cloud.close();
     cloud = new Cloud(home);
     server = await Ec2Server.start(cloud, { port: 0 });
     const r = await ec2(owner).send(new DescribeImagesCommand({ Owners: ["self"] }));
-    expect(r.Images!.map((i) => i.Name).sort()).toEqual(["hvm-linux-1", "other-name", "to-go"]);
+    expect(r.Images!.map((i) => i.Name).sort()).toEqual(["hvm-linux-1", "other-name", "shared-1", "tagged-1", "to-go"]);
   });
 });
