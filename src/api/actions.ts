@@ -2,7 +2,7 @@ import type { Cloud } from "../cloud/cloud.js";
 import { checkTags, type Image } from "../cloud/images.js";
 import { REGIONS } from "../cloud/regions.js";
 import { Ec2Error } from "../errors.js";
-import { blockDeviceMappings, filters, intParam, listParam, stringParam, structList, tagSpecifications, type QueryParams } from "./query.js";
+import { blockDeviceMappings, boolParam, filters, intParam, listParam, stringParam, structList, tagSpecifications, type QueryParams } from "./query.js";
 
 export interface Call {
   accountId: string;
@@ -118,7 +118,38 @@ const ACTIONS: Record<string, Handler> = {
   },
 
   DeregisterImage: (cloud, { accountId, region, params }) => {
-    cloud.images.deregister(accountId, region, stringParam(params, "ImageId", { required: true, op: "DeregisterImage" })!);
+    const op = "DeregisterImage";
+    const imageId = stringParam(params, "ImageId", { required: true, op })!;
+    const image = cloud.images.get(accountId, region, imageId, op);
+    cloud.images.deregister(accountId, region, imageId);
+    if (boolParam(params, "DeleteAssociatedSnapshots", { op })) {
+      // A snapshot another image still uses is kept, as EC2 does.
+      for (const m of image.blockDeviceMappings) {
+        const snap = m.Ebs?.SnapshotId;
+        if (snap && cloud.images.imagesUsingSnapshot(snap).length === 0) cloud.volumes.deleteSnapshot(snap);
+      }
+    }
+    return { return: true };
+  },
+
+  CopyImage: (cloud, { accountId, region, params }) => {
+    const op = "CopyImage";
+    const copy = cloud.images.copy(accountId, stringParam(params, "SourceRegion", { required: true, op })!, region, {
+      sourceImageId: stringParam(params, "SourceImageId", { required: true, op })!,
+      name: stringParam(params, "Name", { required: true, op })!,
+      description: stringParam(params, "Description", { op }),
+      copyTags: boolParam(params, "CopyImageTags", { op }) ?? false,
+    });
+    return { imageId: copy.imageId };
+  },
+
+  DeleteSnapshot: (cloud, { params }) => {
+    const op = "DeleteSnapshot";
+    const snapshotId = stringParam(params, "SnapshotId", { required: true, op })!;
+    cloud.volumes.getSnapshot(snapshotId);
+    const users = cloud.images.imagesUsingSnapshot(snapshotId);
+    if (users.length > 0) throw new Ec2Error("InvalidSnapshot.InUse", `The snapshot ${snapshotId} is currently in use by ${users[0]}`, op);
+    cloud.volumes.deleteSnapshot(snapshotId);
     return { return: true };
   },
 };

@@ -243,6 +243,37 @@ export class Images {
     })();
   }
 
+  /**
+   * CopyImage: a new image in `region`, owned by the caller, from an image in
+   * `sourceRegion` the caller owns or may launch; EBS snapshots are copied;
+   * launch permissions are not; tags only when asked.
+   */
+  copy(caller: string, sourceRegion: string, region: string, r: { sourceImageId: string; name: string; description?: string; copyTags: boolean }): Image {
+    const op = "CopyImage";
+    const source = this.get(caller, sourceRegion, r.sourceImageId, op);
+    if (source.state !== "available") throw new Ec2Error("InvalidAMIID.Unavailable", `The image ID '${source.imageId}' is not available for copying (state ${source.state})`, op);
+    const mappings = source.blockDeviceMappings.map((m) =>
+      m.Ebs?.SnapshotId ? { ...m, Ebs: { ...m.Ebs, SnapshotId: this.volumes.copySnapshot(m.Ebs.SnapshotId, `Copied for ${source.imageId} from ${sourceRegion}`).id } } : m,
+    );
+    const copy = this.register(caller, region, {
+      name: r.name,
+      description: r.description ?? source.description,
+      architecture: source.architecture,
+      virtualizationType: source.virtualizationType,
+      rootDeviceName: source.rootDeviceName,
+      blockDeviceMappings: mappings,
+      ...(source.imageLocation !== undefined ? { imageLocation: source.imageLocation } : {}),
+    });
+    if (r.copyTags && source.tags.length > 0) this.createTags(caller, region, [copy.imageId], source.tags);
+    return copy;
+  }
+
+  /** The images (not deregistered) whose mappings use a snapshot: it must not be deleted under them. */
+  imagesUsingSnapshot(snapshotId: string): string[] {
+    const rows = this.db.prepare("select id, block_device_mappings from images where state != 'deregistered'").all() as { id: string; block_device_mappings: string }[];
+    return rows.filter((r) => (JSON.parse(r.block_device_mappings) as BlockDeviceMapping[]).some((m) => m.Ebs?.SnapshotId === snapshotId)).map((r) => r.id);
+  }
+
   /** An image the caller owns, or EC2's error for it. */
   private owned(caller: string, region: string, imageId: string, op: string): Image {
     const image = this.get(caller, region, imageId, op);

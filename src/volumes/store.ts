@@ -87,6 +87,20 @@ export class VolumeStore {
     }
   }
 
+  /** A full copy of a snapshot (CopyImage, CopySnapshot): a new manifest; the chunks are shared, so it costs no data. */
+  copySnapshot(id: string, description?: string): SnapshotManifest {
+    const source = this.getSnapshot(id);
+    return this.locked(() =>
+      this.commit({
+        size: source.size,
+        blocks: { ...source.blocks },
+        stats: { blocks: source.stats.blocks, changedBlocks: 0, newChunks: 0, newBytes: 0 },
+        parent: source.id,
+        ...(description ? { description } : {}),
+      }),
+    );
+  }
+
   /** A snapshot's size in whole GiB (as EC2 states it), or undefined when there is none: for mapping resolution. */
   snapshotSizeGiB = (id: string): number | undefined => {
     try {

@@ -1,4 +1,6 @@
 import {
+  CopyImageCommand,
+  DeleteSnapshotCommand,
   CreateTagsCommand,
   DeleteTagsCommand,
   DescribeImageAttributeCommand,
@@ -193,12 +195,43 @@ describe("the EC2 Query API, driven by @aws-sdk/client-ec2", () => {
     expect(await ec2Error(ec2(other).send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: "a", Value: "b" }] })))).toMatchObject({ name: "InvalidAMIID.NotFound" });
   });
 
+  it("copies an image to another region: new image, new snapshots, no launch permissions, tags on request", async () => {
+    const src = (await register(owner, "copy-me")).ImageId!;
+    await ec2(owner).send(new CreateTagsCommand({ Resources: [src], Tags: [{ Key: "k", Value: "v" }] }));
+    await ec2(owner).send(new ModifyImageAttributeCommand({ ImageId: src, LaunchPermission: { Add: [{ UserId: other.accountId }] } }));
+    const { ImageId } = await ec2(owner, "eu-west-1").send(new CopyImageCommand({ SourceImageId: src, SourceRegion: "us-east-1", Name: "copied", CopyImageTags: true }));
+    const copy = (await ec2(owner, "eu-west-1").send(new DescribeImagesCommand({ ImageIds: [ImageId!] }))).Images![0]!;
+    expect(copy).toMatchObject({ Name: "copied", Architecture: "i386", VirtualizationType: "hvm", Tags: [{ Key: "k", Value: "v" }] });
+    const newSnap = copy.BlockDeviceMappings![0]!.Ebs!.SnapshotId!;
+    expect(newSnap).toMatch(/^snap-/);
+    expect(newSnap).not.toBe(snapshotId);
+    expect((await ec2(owner, "eu-west-1").send(new DescribeImageAttributeCommand({ ImageId: ImageId!, Attribute: "launchPermission" }))).LaunchPermissions).toEqual([]);
+    // The account it was shared with may copy it too; a stranger may not.
+    expect((await ec2(other, "eu-west-1").send(new CopyImageCommand({ SourceImageId: src, SourceRegion: "us-east-1", Name: "their-copy" }))).ImageId).toMatch(/^ami-/);
+    const stranger = cloud.accounts.create();
+    expect(await ec2Error(ec2(stranger).send(new CopyImageCommand({ SourceImageId: src, SourceRegion: "us-east-1", Name: "nope" })))).toMatchObject({ name: "InvalidAMIID.NotFound" });
+  });
+
+  it("keeps snapshots an image uses: InvalidSnapshot.InUse, and DeleteAssociatedSnapshots spares shared ones", async () => {
+    expect(await ec2Error(ec2(owner).send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })))).toMatchObject({ name: "InvalidSnapshot.InUse", message: expect.stringContaining(`The snapshot ${snapshotId} is currently in use by ami-`) });
+    const own = cloud.volumes.importSnapshot(image("mbr.img")).id;
+    const registerOn = async (name: string) =>
+      (await ec2(owner).send(new RegisterImageCommand({ Name: name, RootDeviceName: "/dev/sda1", BlockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: own } }] }))).ImageId!;
+    const first = await registerOn("mbr-a");
+    const second = await registerOn("mbr-b");
+    // mbr-b still uses the snapshot: deregistering mbr-a with DeleteAssociatedSnapshots keeps it.
+    await ec2(owner).send(new DeregisterImageCommand({ ImageId: first, DeleteAssociatedSnapshots: true }));
+    expect(cloud.volumes.getSnapshot(own).id).toBe(own);
+    await ec2(owner).send(new DeregisterImageCommand({ ImageId: second, DeleteAssociatedSnapshots: true }));
+    expect(() => cloud.volumes.getSnapshot(own)).toThrow(expect.objectContaining({ code: "InvalidSnapshot.NotFound" }));
+  });
+
   it("keeps its state across a restart", async () => {
     await server.close();
     cloud.close();
     cloud = new Cloud(home);
     server = await Ec2Server.start(cloud, { port: 0 });
     const r = await ec2(owner).send(new DescribeImagesCommand({ Owners: ["self"] }));
-    expect(r.Images!.map((i) => i.Name).sort()).toEqual(["hvm-linux-1", "other-name", "shared-1", "tagged-1", "to-go"]);
+    expect(r.Images!.map((i) => i.Name).sort()).toEqual(["copy-me", "hvm-linux-1", "other-name", "shared-1", "tagged-1", "to-go"]);
   });
 });
