@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { addBootCommand } from "./boot-command.js";
 import { EXIT } from "./exit-codes.js";
 import { addBundleCommand } from "./bundle-command.js";
+import { addImageCommands } from "./image-commands.js";
 import { addInspectCommand } from "./inspect-command.js";
 import { addServeCommand } from "./serve-command.js";
 import { addVolumeCommands } from "./volume-commands.js";
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   addVolumeCommands(program);
   addBundleCommand(program);
   addServeCommand(program);
+  addImageCommands(program);
   return program;
 }
 

@@ -11,13 +11,21 @@ export async function runCommand<T>(json: boolean | undefined, work: () => T | P
     process.stdout.write(json ? JSON.stringify(result, null, 2) + "\n" : text(result));
     process.exitCode = EXIT.ok;
   } catch (err) {
-    const e = err as { code?: string; message: string };
-    if (!e.code) throw err;
+    const e = errorShape(err);
+    if (!e) throw err;
     if (json) process.stdout.write(JSON.stringify({ error: { code: e.code, message: e.message } }, null, 2) + "\n");
     process.stderr.write(errorLine({ code: e.code, message: e.message }) + "\n");
     // EC2's request errors (Invalid…, Missing…) are the caller's: exit 2, as for bad arguments.
     process.exitCode = /^(Invalid|Missing)/.test(e.code) ? EXIT.invalid : EXIT.failed;
   }
+}
+
+/** Our Ec2Error, an EC2 error the AWS SDK raised (its name is the code), or an unreachable endpoint. */
+function errorShape(err: unknown): { code: string; message: string } | undefined {
+  const e = err as { code?: string; name?: string; message: string; $fault?: string };
+  if (e.code === "ECONNREFUSED") return { code: "EndpointUnreachable", message: `cannot reach the EC2 endpoint (${e.message}): is 'amiboot serve' running?` };
+  if (e.$fault && e.name) return { code: e.name, message: e.message };
+  return e.code ? { code: e.code, message: e.message } : undefined;
 }
 
 /** Columns padded to their widest cell. */

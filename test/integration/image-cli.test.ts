@@ -1,0 +1,62 @@
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI, image, tempDir } from "../helpers.js";
+
+const exec = promisify(execFile);
+const dir = tempDir();
+const env = { ...process.env, AMIBOOT_HOME: path.join(dir, "home") };
+let server: ChildProcess;
+let endpoint: string;
+
+beforeAll(async () => {
+  server = spawn(process.execPath, [CLI, "serve", "--port", "0"], { env, stdio: ["ignore", "pipe", "inherit"] });
+  endpoint = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    server.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /EC2 endpoint (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    server.on("exit", () => reject(new Error(`serve exited: ${out}`)));
+  });
+});
+afterAll(() => {
+  server.kill();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function amiboot(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    return { code: 0, ...(await exec(process.execPath, [CLI, ...args, "--endpoint", endpoint], { env, timeout: 60_000 })) };
+  } catch (err) {
+    return err as { code: number; stdout: string; stderr: string };
+  }
+}
+
+describe("amiboot image commands, as clients of 'amiboot serve'", () => {
+  it("imports a disk as an image, lists, tags, shares and shows it", async () => {
+    const imp = await amiboot("image", "import", image("mbr.img"), "--name", "cli-mbr", "--json");
+    expect(imp.code).toBe(0);
+    const { imageId, snapshotId } = JSON.parse(imp.stdout);
+    expect(imageId).toMatch(/^ami-/);
+    expect(snapshotId).toMatch(/^snap-/);
+    const list = await amiboot("image", "list");
+    expect(list.stdout).toMatch(new RegExp(`^IMAGE\\s+NAME\\s+STATE.*\\n${imageId}\\s+cli-mbr\\s+available\\s+i386\\s+hvm\\s+ebs`));
+    expect((await amiboot("image", "tag", imageId, "team=boot")).stdout).toBe(`tagged ${imageId}: team=boot\n`);
+    expect((await amiboot("image", "share", imageId, "all")).code).toBe(0);
+    const show = JSON.parse((await amiboot("image", "show", imageId, "--json")).stdout);
+    expect(show).toMatchObject({ ImageId: imageId, Public: true, Tags: [{ Key: "team", Value: "boot" }] });
+    expect(show.BlockDeviceMappings[0].Ebs.SnapshotId).toBe(snapshotId);
+    // The SDK's notice about Node 22 stays out of the user's terminal.
+    expect(list.stderr).toBe("");
+  });
+
+  it("prints EC2's errors in one line and exits 2", async () => {
+    const r = await amiboot("image", "show", "ami-00000000000000000");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("amiboot: error InvalidAMIID.NotFound: The image id '[ami-00000000000000000]' does not exist\n");
+  });
+});
