@@ -48,21 +48,17 @@ export function addImageCommands(program: Command): void {
       .option("--region <region>", "region", process.env.AWS_REGION ?? "us-east-1")
       .option("--json", "print JSON");
 
-  client(image.command("register").description("register an EBS-backed image from a snapshot").argument("<snapshot-id>"))
-    .requiredOption("-n, --name <name>", "image name")
-    .option("--architecture <arch>", "i386, x86_64 or arm64", "i386")
-    .option("--virtualization-type <type>", "hvm or paravirtual", "hvm")
-    .option("--root-device-name <dev>", "root device", "/dev/sda1")
-    .option("-d, --description <text>", "description")
-    .action((snapshotId: string, o: ClientFlags & RegisterFlags) => runCommand(o.json, () => registerFromSnapshot(o, snapshotId), (r) => `${r.imageId}\n`));
+  const registering = (cmd: Command) =>
+    client(cmd)
+      .requiredOption("-n, --name <name>", "image name")
+      .option("--architecture <arch>", "i386, x86_64 or arm64", "i386")
+      .option("--virtualization-type <type>", "hvm or paravirtual", "hvm")
+      .option("--root-device-name <dev>", "root device", "/dev/sda1")
+      .option("-d, --description <text>", "description");
 
-  client(image.command("import").description("import a raw disk as a snapshot and register it as an image").argument("<disk>"))
-    .requiredOption("-n, --name <name>", "image name")
-    .option("--architecture <arch>", "i386, x86_64 or arm64", "i386")
-    .option("--virtualization-type <type>", "hvm or paravirtual", "hvm")
-    .option("--root-device-name <dev>", "root device", "/dev/sda1")
-    .option("-d, --description <text>", "description")
-    .action((disk: string, o: ClientFlags & RegisterFlags) => {
+  registering(image.command("register").description("register an EBS-backed image from a snapshot").argument("<snapshot-id>")).action((snapshotId: string, o: ClientFlags & RegisterFlags) => runCommand(o.json, () => registerFromSnapshot(o, snapshotId), (r) => `${r.imageId}\n`));
+
+  registering(image.command("import").description("import a raw disk as a snapshot and register it as an image").argument("<disk>")).action((disk: string, o: ClientFlags & RegisterFlags) => {
       const bar = progressBar("importing", !o.json);
       return runCommand(
         o.json,
