@@ -146,8 +146,22 @@ export class Images {
   describe(caller: string, region: string, r: DescribeImagesRequest): { images: Image[]; nextToken?: string } {
     const op = "DescribeImages";
     for (const id of r.imageIds) if (!isId(id, "ami")) throw new Ec2Error("InvalidAMIID.Malformed", `Invalid id: "${id}" (expecting "ami-...")`, op);
-    const rows = this.db.prepare("select * from images where region = ? order by created_at, id").all(region) as Row[];
-    let images = rows.map((row) => this.toImage(row)).filter((i) => this.canSee(caller, i));
+    // Visibility in SQL (owner, public, or granted), tags in one query: DescribeImages scans every image of a region.
+    const rows = this.db
+      .prepare(
+        `select * from images where region = ? and (owner_id = ? or is_public = 1 or id in (select image_id from launch_permissions where user_id = ?))
+         order by created_at, id`,
+      )
+      .all(region, caller, caller) as Row[];
+    const tags = new Map<string, { key: string; value: string }[]>();
+    for (const t of this.db
+      .prepare("select t.resource_id, t.key, t.value from tags t join images i on i.id = t.resource_id where i.region = ? order by t.resource_id, t.key")
+      .all(region) as { resource_id: string; key: string; value: string }[]) {
+      let list = tags.get(t.resource_id);
+      if (!list) tags.set(t.resource_id, (list = []));
+      list.push({ key: t.key, value: t.value });
+    }
+    let images = rows.map((row) => this.toImage(row, tags.get(row.id) ?? []));
     if (r.imageIds.length > 0) {
       const missing = r.imageIds.filter((id) => !images.some((i) => i.imageId === id));
       if (missing.length > 0) throw new Ec2Error("InvalidAMIID.NotFound", `The image id '[${missing.join(", ")}]' does not exist`, op);
@@ -158,7 +172,10 @@ export class Images {
     }
     if (r.owners.length > 0) images = images.filter((i) => r.owners.some((o) => (o === "self" ? i.ownerId === caller : i.ownerId === o)));
     if (r.executableUsers.length > 0) images = images.filter((i) => r.executableUsers.some((u) => this.executableBy(i, u === "self" ? caller : u)));
-    for (const f of r.filters) images = images.filter((i) => matchesFilter(i, f, op));
+    for (const f of r.filters) {
+      const matches = filterMatcher(f, op);
+      images = images.filter(matches);
+    }
     const start = r.nextToken ? decodeToken(r.nextToken) : 0;
     const end = r.maxResults !== undefined ? start + r.maxResults : images.length;
     return { images: images.slice(start, end), ...(end < images.length ? { nextToken: Buffer.from(String(end)).toString("base64url") } : {}) };
@@ -298,6 +315,10 @@ export class Images {
     return path.join(this.bucketsDir, ...parts);
   }
 
+  private tagsOf(id: string): { key: string; value: string }[] {
+    return this.db.prepare("select key, value from tags where resource_id = ? order by key").all(id) as { key: string; value: string }[];
+  }
+
   private canSee(caller: string, i: Image): boolean {
     return this.executableBy(i, caller);
   }
@@ -307,8 +328,7 @@ export class Images {
     return i.ownerId === user || i.isPublic || this.db.prepare("select 1 from launch_permissions where image_id = ? and user_id = ?").get(i.imageId, user) !== undefined;
   }
 
-  private toImage(row: Row): Image {
-    const tags = this.db.prepare("select key, value from tags where resource_id = ? order by key").all(row.id) as { key: string; value: string }[];
+  private toImage(row: Row, tags = this.tagsOf(row.id)): Image {
     return {
       imageId: row.id,
       region: row.region,
@@ -362,13 +382,16 @@ const FILTERS: Record<string, (i: Image) => (string | undefined)[]> = {
 };
 
 /** A filter matches when any of its values (`*` and `?` are wildcards, as in EC2) matches any of the image's. */
-function matchesFilter(i: Image, f: { name: string; values: string[] }, op: string): boolean {
+function filterMatcher(f: { name: string; values: string[] }, op: string): (i: Image) => boolean {
   const patterns = f.values.map(wildcard);
   const any = (values: (string | undefined)[]) => values.some((v) => v !== undefined && patterns.some((p) => p.test(v)));
-  if (f.name.startsWith("tag:")) return any(i.tags.filter((t) => t.key === f.name.slice(4)).map((t) => t.value));
+  if (f.name.startsWith("tag:")) {
+    const key = f.name.slice(4);
+    return (i) => any(i.tags.filter((t) => t.key === key).map((t) => t.value));
+  }
   const field = Object.hasOwn(FILTERS, f.name) ? FILTERS[f.name] : undefined;
   if (!field) throw new Ec2Error("InvalidParameterValue", `The filter '${f.name}' is invalid`, op);
-  return any(field(i));
+  return (i) => any(field(i));
 }
 
 function wildcard(pattern: string): RegExp {

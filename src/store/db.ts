@@ -47,6 +47,9 @@ const MIGRATIONS: string[] = [
      value text not null,
      primary key (resource_id, key)
    );`,
+  // DescribeImages scans a region's images and the caller's grants.
+  `create index images_region on images(region, created_at);
+   create index launch_permissions_user on launch_permissions(user_id);`,
 ];
 
 export type Db = Database.Database;
