@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -12,4 +13,22 @@ export const MARKER = "AMIBOOT-USERSPACE-READY";
 /** A fresh temporary directory, removed by the caller's afterAll. */
 export function tempDir(prefix = "amiboot-test-"): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the amiboot command as a user would and returns its exit code and output. */
+export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; nodeFlags?: string[]; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [...(options.nodeFlags ?? ["--v8-pool-size=1"]), CLI, ...args],
+      { env: options.env ?? process.env, timeout: options.timeoutMs ?? 170_000 },
+      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }

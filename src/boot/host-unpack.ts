@@ -47,7 +47,7 @@ export function unpackKernelCached(bzImage: Uint8Array, dir: string): (UnpackedK
   try {
     const m = JSON.parse(fs.readFileSync(meta, "utf8")) as Omit<UnpackedKernel, "bzImage">;
     const cached = fs.readFileSync(file);
-    // The protected-mode part must end in the vmlinux's last segment: a short file is not used.
+    // Entries are written atomically, but an empty or foreign file is not trusted.
     if (cached.length > 0 && m.vmlinuxBytes > 0) return { ...m, bzImage: cached, cached: true, ms: 0 };
   } catch {
     // Not cached (or unreadable): unpack below.

@@ -1,8 +1,7 @@
 import type { Command } from "commander";
 import { checkDiskFile } from "../boot/disk-file.js";
 import { inspectDisk, type DiskReport } from "../boot/inspect.js";
-import { EXIT } from "./exit-codes.js";
-import { errorLine } from "./output.js";
+import { mib, runCommand } from "./run.js";
 
 export function addInspectCommand(program: Command): void {
   program
@@ -10,23 +9,16 @@ export function addInspectCommand(program: Command): void {
     .description("show a disk's partitions and filesystems, its menu.lst and the kernels it names (what PV-GRUB would boot)")
     .argument("<image>", "raw disk image (only read)")
     .option("--json", "print the report as JSON")
-    .action((image: string, flags: { json?: boolean }) => {
-      process.exitCode = runInspect(image, flags.json === true);
-    });
-}
-
-function runInspect(image: string, json: boolean): number {
-  let report: DiskReport;
-  try {
-    checkDiskFile(image, { bootSignature: false });
-    report = inspectDisk(image);
-  } catch (err) {
-    const e = err as { code?: string; message: string };
-    process.stderr.write(errorLine({ code: e.code ?? "InternalError", message: e.message }) + "\n");
-    return EXIT.invalid;
-  }
-  process.stdout.write(json ? JSON.stringify(report, null, 2) + "\n" : text(report));
-  return EXIT.ok;
+    .action((image: string, flags: { json?: boolean }) =>
+      runCommand(
+        flags.json,
+        () => {
+          checkDiskFile(image, { bootSignature: false });
+          return inspectDisk(image);
+        },
+        text,
+      ),
+    );
 }
 
 function text(r: DiskReport): string {
@@ -59,8 +51,4 @@ function text(r: DiskReport): string {
   }
   for (const e of r.errors) out.push(`error: ${e}`);
   return out.join("\n") + "\n";
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }

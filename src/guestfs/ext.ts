@@ -1,7 +1,7 @@
 import type { BlockDevice } from "../volumes/block-device.js";
 import { cString, Le, readChecked } from "./bytes.js";
 import { guestFsError } from "./errors.js";
-import { MAX_FILE_BYTES, pathParts, type GuestFilesystem } from "./filesystem.js";
+import { falseIfMissing, MAX_FILE_BYTES, pathParts, type GuestFilesystem } from "./filesystem.js";
 
 const SUPERBLOCK_AT = 1024;
 const EXT_MAGIC = 0xef53;
@@ -121,13 +121,7 @@ export class ExtFilesystem implements GuestFilesystem {
   }
 
   isFile(path: string): boolean {
-    try {
-      return (this.lookup(path).mode & S_IFMT) === S_IFREG;
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === "GuestFs.NotFound" || code === "GuestFs.NotADirectory") return false;
-      throw err;
-    }
+    return falseIfMissing(() => (this.lookup(path).mode & S_IFMT) === S_IFREG);
   }
 
   list(path: string): string[] {

@@ -1,7 +1,7 @@
 import type { BlockDevice } from "../volumes/block-device.js";
 import { Le, readChecked } from "./bytes.js";
 import { guestFsError } from "./errors.js";
-import { MAX_FILE_BYTES, pathParts, type GuestFilesystem } from "./filesystem.js";
+import { falseIfMissing, MAX_FILE_BYTES, pathParts, type GuestFilesystem } from "./filesystem.js";
 
 const OP = "FatFilesystem";
 /** Directories larger than this are treated as corrupt (bounds memory per lookup). */
@@ -129,13 +129,7 @@ export class FatFilesystem implements GuestFilesystem {
   }
 
   isFile(path: string): boolean {
-    try {
-      return !this.lookup(path).isDir;
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (code === "GuestFs.NotFound" || code === "GuestFs.NotADirectory") return false;
-      throw err;
-    }
+    return falseIfMissing(() => !this.lookup(path).isDir);
   }
 
   list(path: string): string[] {

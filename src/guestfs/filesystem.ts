@@ -19,3 +19,14 @@ export const MAX_FILE_BYTES = 256 * 1024 * 1024;
 export function pathParts(path: string): string[] {
   return path.split("/").filter((p) => p !== "" && p !== ".");
 }
+
+/** `check()`, with a missing path (or a file where a directory should be) answering false. */
+export function falseIfMissing(check: () => boolean): boolean {
+  try {
+    return check();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === "GuestFs.NotFound" || code === "GuestFs.NotADirectory") return false;
+    throw err;
+  }
+}

@@ -1,23 +1,13 @@
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { CLI, image, MARKER, tempDir } from "../helpers.js";
+import { CLI, image, MARKER, runCli, tempDir } from "../helpers.js";
 
-const run = promisify(execFile);
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function amiboot(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ["--v8-pool-size=1", CLI, ...args], { timeout: 170_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const amiboot = (...args: string[]) => runCli(args);
 
 describe("amiboot boot", () => {
   it("boots mbr.img and prints its console and the milestone table", async () => {

@@ -1,11 +1,9 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, image, tempDir } from "../helpers.js";
+import { CLI, image, runCli, tempDir } from "../helpers.js";
 
-const exec = promisify(execFile);
 const dir = tempDir();
 const env = { ...process.env, AMIBOOT_HOME: path.join(dir, "home") };
 let server: ChildProcess;
@@ -28,13 +26,7 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function amiboot(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    return { code: 0, ...(await exec(process.execPath, [CLI, ...args, "--endpoint", endpoint], { env, timeout: 60_000 })) };
-  } catch (err) {
-    return err as { code: number; stdout: string; stderr: string };
-  }
-}
+const amiboot = (...args: string[]) => runCli([...args, "--endpoint", endpoint], { env, nodeFlags: [] });
 
 describe("amiboot image commands, as clients of 'amiboot serve'", () => {
   it("imports a disk as an image, lists, tags, shares and shows it", async () => {

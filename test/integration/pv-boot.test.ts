@@ -1,11 +1,9 @@
-import { execFile } from "node:child_process";
 import fs from "node:fs";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { pvPlan } from "../../src/boot/plan.js";
 import { BootPool } from "../../src/pool/pool.js";
 import { makeDisk, makeExt } from "../disks.js";
-import { CLI, image, MARKER, tempDir } from "../helpers.js";
+import { image, MARKER, runCli, tempDir } from "../helpers.js";
 
 const pool = new BootPool({ maxThreads: 2 });
 const dir = tempDir();
@@ -13,16 +11,8 @@ afterAll(async () => {
   await pool.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
-const exec = promisify(execFile);
 
-async function amiboot(...args: string[]) {
-  try {
-    const r = await exec(process.execPath, ["--v8-pool-size=1", CLI, ...args], { timeout: 170_000 });
-    return { code: 0, ...r };
-  } catch (err) {
-    return err as { code: number; stdout: string; stderr: string };
-  }
-}
+const amiboot = (...args: string[]) => runCli(args);
 
 describe("PV boots through the PV-GRUB shim", () => {
   it("boots pv-linux.img: the shim's banner, then the kernel, init and the marker", async () => {

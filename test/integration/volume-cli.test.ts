@@ -1,23 +1,13 @@
-import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { CLI, image, tempDir } from "../helpers.js";
+import { image, runCli, tempDir } from "../helpers.js";
 
-const exec = promisify(execFile);
 const dir = tempDir();
 const home = path.join(dir, "home");
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function amiboot(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, [CLI, ...args], { env: { ...process.env, AMIBOOT_HOME: home }, timeout: 120_000 });
-    return { code: 0, ...r };
-  } catch (err) {
-    return err as { code: number; stdout: string; stderr: string };
-  }
-}
+const amiboot = (...args: string[]) => runCli(args, { env: { ...process.env, AMIBOOT_HOME: home }, nodeFlags: [] });
 
 describe("amiboot snapshot, volume and bundle commands", () => {
   it("imports, creates a volume, snapshots and exports it, with --json for scripts", async () => {
