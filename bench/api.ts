@@ -24,7 +24,7 @@ const clients = Number(values.clients);
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "amiboot-bench-api-"));
 const cloud = new Cloud(home);
 const owner = cloud.accounts.defaultAccount();
-const snap = cloud.volumes.importSnapshot(path.join(ROOT, "images/build/mbr.img")).id;
+const snap = cloud.snapshots.importDisk(owner.accountId, "us-east-1", path.join(ROOT, "images/build/mbr.img")).snapshotId;
 cloud.db.transaction(() => {
   for (let i = 0; i < count; i++) {
     cloud.images.register(owner.accountId, "us-east-1", { name: `img-${i}`, rootDeviceName: "/dev/sda1", blockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: snap } }] });

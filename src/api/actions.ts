@@ -1,5 +1,7 @@
-import type { Cloud } from "../cloud/cloud.js";
-import { checkTags, type Image } from "../cloud/images.js";
+import type { Cloud, ResourceTag } from "../cloud/cloud.js";
+import { filterPredicate, paginate } from "../cloud/filters.js";
+import type { Image } from "../cloud/images.js";
+import type { Snapshot } from "../cloud/snapshots.js";
 import { REGIONS } from "../cloud/regions.js";
 import { Ec2Error } from "../errors.js";
 import { blockDeviceMappings, boolParam, filters, intParam, listParam, stringParam, structList, tagSpecifications, type QueryParams } from "./query.js";
@@ -28,8 +30,7 @@ const ACTIONS: Record<string, Handler> = {
   RegisterImage: (cloud, { accountId, region, params }) => {
     const op = "RegisterImage";
     const tags = tagSpecifications(params, op).filter((t) => t.resourceType === "image").flatMap((t) => t.tags);
-    checkTags(tags, op);
-    const image = cloud.images.register(accountId, region, {
+    const image = cloud.registerImage(accountId, region, {
       name: stringParam(params, "Name", { op }),
       description: stringParam(params, "Description", { op }),
       architecture: stringParam(params, "Architecture", { op }),
@@ -37,8 +38,7 @@ const ACTIONS: Record<string, Handler> = {
       rootDeviceName: stringParam(params, "RootDeviceName", { op }),
       imageLocation: stringParam(params, "ImageLocation", { op }),
       blockDeviceMappings: blockDeviceMappings(params),
-    });
-    if (tags.length > 0) cloud.images.createTags(accountId, region, [image.imageId], tags);
+    }, tags);
     return { imageId: image.imageId };
   },
 
@@ -95,40 +95,33 @@ const ACTIONS: Record<string, Handler> = {
   CreateTags: (cloud, { accountId, region, params }) => {
     const op = "CreateTags";
     const tags = structList(params, "Tag", op).map((t) => ({ key: String(t.Key ?? ""), value: String(t.Value ?? "") }));
-    cloud.images.createTags(accountId, region, imageResources(listParam(params, "ResourceId", op), op), tags);
+    cloud.createTags(accountId, region, listParam(params, "ResourceId", op), tags);
     return { return: true };
   },
 
   DeleteTags: (cloud, { accountId, region, params }) => {
     const op = "DeleteTags";
     const tags = structList(params, "Tag", op).map((t) => ({ key: String(t.Key ?? ""), ...(t.Value !== undefined ? { value: String(t.Value) } : {}) }));
-    cloud.images.deleteTags(accountId, region, imageResources(listParam(params, "ResourceId", op), op), tags);
+    cloud.deleteTags(accountId, region, listParam(params, "ResourceId", op), tags);
     return { return: true };
   },
 
   DescribeTags: (cloud, { accountId, region, params }) => {
-    const want = filters(params, "DescribeTags");
-    const { images } = cloud.images.describe(accountId, region, { imageIds: [], owners: [], executableUsers: [], filters: [] });
-    const tagSet = images.flatMap((i) => i.tags.map((t) => ({ resourceId: i.imageId, resourceType: "image", key: t.key, value: t.value })));
-    const field: Record<string, (t: (typeof tagSet)[number]) => string> = { "resource-id": (t) => t.resourceId, "resource-type": (t) => t.resourceType, key: (t) => t.key, value: (t) => t.value };
-    for (const f of want) {
-      if (!Object.hasOwn(field, f.name)) throw new Ec2Error("InvalidParameterValue", `The filter '${f.name}' is invalid`, "DescribeTags");
-    }
-    return { tagSet: tagSet.filter((t) => want.every((f) => f.values.includes(field[f.name]!(t)))) };
+    const op = "DescribeTags";
+    const matches = filterPredicate<ResourceTag>(
+      { "resource-id": (t) => [t.resourceId], "resource-type": (t) => [t.resourceType], key: (t) => [t.key], value: (t) => [t.value] },
+      () => [],
+      filters(params, op),
+      op,
+    );
+    const page = paginate(cloud.describeTags(accountId, region).filter(matches), intParam(params, "MaxResults", { op }), stringParam(params, "NextToken", { op }), op);
+    return { tagSet: page.items, nextToken: page.nextToken };
   },
 
   DeregisterImage: (cloud, { accountId, region, params }) => {
     const op = "DeregisterImage";
-    const imageId = stringParam(params, "ImageId", { required: true, op })!;
-    const image = cloud.images.get(accountId, region, imageId, op);
-    cloud.images.deregister(accountId, region, imageId);
-    if (boolParam(params, "DeleteAssociatedSnapshots", { op })) {
-      // A snapshot another image still uses is kept, as EC2 does.
-      for (const m of image.blockDeviceMappings) {
-        const snap = m.Ebs?.SnapshotId;
-        if (snap && cloud.images.imagesUsingSnapshot(snap).length === 0) cloud.volumes.deleteSnapshot(snap);
-      }
-    }
+    // A snapshot another image still uses is kept, as EC2 does.
+    cloud.deregisterImage(accountId, region, stringParam(params, "ImageId", { required: true, op })!, boolParam(params, "DeleteAssociatedSnapshots", { op }) ?? false);
     return { return: true };
   },
 
@@ -143,21 +136,40 @@ const ACTIONS: Record<string, Handler> = {
     return { imageId: copy.imageId };
   },
 
-  DeleteSnapshot: (cloud, { params }) => {
+  DescribeSnapshots: (cloud, { accountId, region, params }) => {
+    const op = "DescribeSnapshots";
+    const { snapshots, nextToken } = cloud.snapshots.describe(accountId, region, {
+      snapshotIds: listParam(params, "SnapshotId", op),
+      owners: listParam(params, "Owner", op),
+      filters: filters(params, op),
+      maxResults: intParam(params, "MaxResults", { op }),
+      nextToken: stringParam(params, "NextToken", { op }),
+    });
+    return { snapshotSet: snapshots.map(snapshotXml), nextToken };
+  },
+
+  DeleteSnapshot: (cloud, { accountId, region, params }) => {
     const op = "DeleteSnapshot";
-    const snapshotId = stringParam(params, "SnapshotId", { required: true, op })!;
-    cloud.volumes.getSnapshot(snapshotId);
-    const users = cloud.images.imagesUsingSnapshot(snapshotId);
-    if (users.length > 0) throw new Ec2Error("InvalidSnapshot.InUse", `The snapshot ${snapshotId} is currently in use by ${users[0]}`, op);
-    cloud.volumes.deleteSnapshot(snapshotId);
+    cloud.deleteSnapshot(accountId, region, stringParam(params, "SnapshotId", { required: true, op })!);
     return { return: true };
   },
 };
 
-/** Tags are supported on images so far. */
-function imageResources(ids: string[], op: string): string[] {
-  for (const id of ids) if (!id.startsWith("ami-")) throw new Ec2Error("InvalidID", `The ID '${id}' is not valid (tags are supported on images only, for now)`, op);
-  return ids;
+/** A snapshot in DescribeSnapshots' XML shape. */
+function snapshotXml(s: Snapshot): Record<string, unknown> {
+  return {
+    snapshotId: s.snapshotId,
+    volumeId: "vol-ffffffff",
+    status: s.state,
+    startTime: s.startTime,
+    progress: "100%",
+    ownerId: s.ownerId,
+    volumeSize: s.volumeSize,
+    description: s.description ?? "",
+    encrypted: false,
+    storageTier: "standard",
+    tagSet: s.tags,
+  };
 }
 
 export function dispatch(cloud: Cloud, action: string, call: Call): Record<string, unknown> {

@@ -28,6 +28,8 @@ export class Ec2Server {
       server.once("error", reject);
       server.listen(options.port ?? 8773, host, resolve);
     });
+    // Bundles a stopped server left half-verified are verified again.
+    void cloud.images.resumePending();
     const { port } = server.address() as AddressInfo;
     return new Ec2Server(server, `http://${host.includes(":") ? `[${host}]` : host}:${port}`);
   }

@@ -3,24 +3,16 @@ import {
   CreateTagsCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
-  EC2Client,
   ModifyImageAttributeCommand,
   RegisterImageCommand,
   type Image,
 } from "@aws-sdk/client-ec2";
 import type { Command } from "commander";
-import { Cloud } from "../cloud/cloud.js";
 import { Ec2Error } from "../errors.js";
-import { amibootHome } from "../home.js";
-import { VolumeStore } from "../volumes/store.js";
+import { callerAccount, clientOptions, ec2, withCloud, type ClientFlags } from "./endpoint.js";
 import { progressBar } from "./progress.js";
 import { runCommand, table } from "./run.js";
 
-interface ClientFlags {
-  endpoint: string;
-  region: string;
-  json?: boolean;
-}
 
 /**
  * `amiboot account …` (local) and `amiboot image …`: clients of the EC2
@@ -42,11 +34,7 @@ export function addImageCommands(program: Command): void {
     );
 
   const image = program.command("image").description("AMIs, through the EC2 endpoint started by 'amiboot serve'");
-  const client = (cmd: Command) =>
-    cmd
-      .option("--endpoint <url>", "the EC2 endpoint", process.env.AMIBOOT_ENDPOINT ?? "http://127.0.0.1:8773")
-      .option("--region <region>", "region", process.env.AWS_REGION ?? "us-east-1")
-      .option("--json", "print JSON");
+  const client = clientOptions;
 
   const registering = (cmd: Command) =>
     client(cmd)
@@ -65,7 +53,8 @@ export function addImageCommands(program: Command): void {
         async () => {
           let snapshotId: string;
           try {
-            snapshotId = new VolumeStore(amibootHome()).importSnapshot(disk, { onProgress: bar.update }).id;
+            // The disk is on this machine: imported locally, as a snapshot of the caller's account in --region.
+            snapshotId = withCloud((cloud) => cloud.snapshots.importDisk(callerAccount(cloud, "image import"), o.region, disk, { onProgress: bar.update }).snapshotId);
           } finally {
             bar.stop();
           }
@@ -148,29 +137,6 @@ interface RegisterFlags {
   virtualizationType: string;
   rootDeviceName: string;
   description?: string;
-}
-
-function withCloud<T>(fn: (cloud: Cloud) => T): T {
-  const cloud = new Cloud(amibootHome());
-  try {
-    return fn(cloud);
-  } finally {
-    cloud.close();
-  }
-}
-
-/** The SDK pointed at the endpoint, with AWS_* keys from the environment or the local default account's. */
-function ec2(o: ClientFlags): EC2Client {
-  // amiboot supports Node 20; the SDK's notice about its future Node 22 floor is not the user's business here.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  const env = process.env.AWS_ACCESS_KEY_ID && process.env.AWS_SECRET_ACCESS_KEY;
-  const credentials = env
-    ? { accessKeyId: process.env.AWS_ACCESS_KEY_ID!, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY! }
-    : withCloud((cloud) => {
-        const c = cloud.accounts.defaultAccount();
-        return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey };
-      });
-  return new EC2Client({ endpoint: o.endpoint, region: o.region, credentials, maxAttempts: 1 });
 }
 
 async function registerFromSnapshot(o: ClientFlags & RegisterFlags, snapshotId: string): Promise<{ imageId: string }> {

@@ -1,4 +1,6 @@
+import { DeleteSnapshotCommand, DescribeSnapshotsCommand } from "@aws-sdk/client-ec2";
 import type { Command } from "commander";
+import { callerAccount, clientOptions, ec2, withCloud, type ClientFlags } from "./endpoint.js";
 import { amibootHome } from "../home.js";
 import { VolumeStore, type SnapshotManifest } from "../volumes/store.js";
 import { parseNumber } from "./parse.js";
@@ -11,48 +13,51 @@ const GiB = 1024 ** 3;
 export function addVolumeCommands(program: Command): void {
   const store = () => new VolumeStore(amibootHome());
 
-  const snapshot = program.command("snapshot").description(`EBS snapshots in the store (${"$AMIBOOT_HOME"}, default ~/.amiboot)`);
-  snapshot
-    .command("import")
-    .description("turn a raw disk image into a snapshot (512 KiB chunks by SHA-256; zero blocks not stored; known chunks stored once)")
-    .argument("<file>", "raw disk image")
-    .option("-d, --description <text>", "a description")
-    .option("--json", "print the snapshot as JSON")
-    .action((file: string, o: { description?: string; json?: boolean }) => {
-      const bar = progressBar("importing", !o.json);
-      return runCommand(
-        o.json,
-        () => {
-          try {
-            return summary(store().importSnapshot(file, { ...(o.description ? { description: o.description } : {}), onProgress: bar.update }));
-          } finally {
-            bar.stop();
-          }
-        },
-        (s) => `${s.id}: ${mib(s.size)}, ${s.stats.blocks} blocks, ${s.stats.newChunks} new chunks (${mib(s.stats.newBytes)} stored)\n`,
-      );
-    });
-  snapshot
-    .command("list")
-    .description("list snapshots")
-    .option("--json", "print JSON")
-    .action((o: { json?: boolean }) =>
-      runCommand(
-        o.json,
-        () => store().listSnapshots().map(summary),
-        (list) =>
-          table(
-            ["SNAPSHOT", "SIZE", "BLOCKS", "PARENT", "CREATED", "DESCRIPTION"],
-            list.map((s) => [s.id, mib(s.size), String(s.stats.blocks), s.parent ?? "-", s.createdAt, s.description ?? ""]),
-          ),
-      ),
+  const snapshot = program.command("snapshot").description(`EBS snapshots: blocks in the store under ${"$AMIBOOT_HOME"} (default ~/.amiboot), owned by an account in a region`);
+  clientOptions(
+    snapshot
+      .command("import")
+      .description("turn a raw disk image into a snapshot of your account in --region (512 KiB chunks by SHA-256; zero blocks not stored; known chunks stored once)")
+      .argument("<file>", "raw disk image")
+      .option("-d, --description <text>", "a description"),
+  ).action((file: string, o: ClientFlags & { description?: string }) => {
+    const bar = progressBar("importing", !o.json);
+    return runCommand(
+      o.json,
+      () => {
+        try {
+          return withCloud((cloud) => {
+            const owned = cloud.snapshots.importDisk(callerAccount(cloud, "snapshot import"), o.region, file, { ...(o.description ? { description: o.description } : {}), onProgress: bar.update });
+            return { ...summary(cloud.volumes.getSnapshot(owned.snapshotId)), ownerId: owned.ownerId, region: owned.region };
+          });
+        } finally {
+          bar.stop();
+        }
+      },
+      (s) => `${s.id}: ${mib(s.size)}, ${s.stats.blocks} blocks, ${s.stats.newChunks} new chunks (${mib(s.stats.newBytes)} stored)\n`,
     );
-  snapshot
-    .command("delete")
-    .description("delete a snapshot; chunks no other snapshot or volume uses are freed")
-    .argument("<snapshot-id>")
-    .option("--json", "print JSON")
-    .action((id: string, o: { json?: boolean }) => runCommand(o.json, () => ({ snapshotId: id, ...store().deleteSnapshot(id) }), (r) => `deleted ${r.snapshotId} (${r.freedChunks} chunks freed)\n`));
+  });
+  clientOptions(snapshot.command("list").description("your snapshots in --region, through the EC2 endpoint")).action((o: ClientFlags) =>
+    runCommand(
+      o.json,
+      async () => (await ec2(o).send(new DescribeSnapshotsCommand({ OwnerIds: ["self"] }))).Snapshots ?? [],
+      (list) =>
+        table(
+          ["SNAPSHOT", "SIZE", "STATE", "CREATED", "DESCRIPTION"],
+          list.map((s) => [s.SnapshotId ?? "", `${s.VolumeSize ?? "?"} GiB`, s.State ?? "", s.StartTime?.toISOString() ?? "", s.Description ?? ""]),
+        ),
+    ),
+  );
+  clientOptions(snapshot.command("delete").description("delete a snapshot no image uses; chunks nothing else uses are freed").argument("<snapshot-id>")).action((id: string, o: ClientFlags) =>
+    runCommand(
+      o.json,
+      async () => {
+        await ec2(o).send(new DeleteSnapshotCommand({ SnapshotId: id }));
+        return { snapshotId: id, deleted: true };
+      },
+      (r) => `deleted ${r.snapshotId}\n`,
+    ),
+  );
   snapshot
     .command("verify")
     .description("check that every snapshot's chunks exist and match their SHA-256")

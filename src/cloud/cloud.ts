@@ -1,21 +1,95 @@
 import path from "node:path";
+import { Ec2Error } from "../errors.js";
 import { openDb, type Db } from "../store/db.js";
 import { VolumeStore } from "../volumes/store.js";
 import { Accounts } from "./accounts.js";
-import { Images } from "./images.js";
+import { Images, type Image, type RegisterImageRequest } from "./images.js";
+import { Snapshots } from "./snapshots.js";
+import { checkTags, Tags, type Tag } from "./tags.js";
 
-/** The control plane over one data directory: accounts, images, the volume store. */
+/** A tag as DescribeTags lists it. */
+export interface ResourceTag extends Tag {
+  resourceId: string;
+  resourceType: "image" | "snapshot";
+}
+
+/**
+ * The control plane over one data directory: accounts, images, snapshots,
+ * tags, the volume store. Operations that span several of them live here.
+ */
 export class Cloud {
   readonly db: Db;
   readonly accounts: Accounts;
   readonly volumes: VolumeStore;
+  readonly tags: Tags;
+  readonly snapshots: Snapshots;
   readonly images: Images;
 
   constructor(readonly home: string) {
     this.db = openDb(home);
     this.accounts = new Accounts(this.db);
     this.volumes = new VolumeStore(home);
-    this.images = new Images(this.db, this.volumes, path.join(home, "buckets"));
+    this.tags = new Tags(this.db);
+    this.snapshots = new Snapshots(this.db, this.volumes, this.tags);
+    this.images = new Images(this.db, this.volumes, this.snapshots, this.tags, path.join(home, "buckets"));
+  }
+
+  /** RegisterImage with its TagSpecifications: both or neither. */
+  registerImage(caller: string, region: string, r: RegisterImageRequest, tags: Tag[] = []): Image {
+    const op = "RegisterImage";
+    checkTags(tags, op);
+    return this.db.transaction(() => {
+      const image = this.images.register(caller, region, r);
+      if (tags.length > 0) this.tags.set([image.imageId], tags, op);
+      return { ...image, tags };
+    })();
+  }
+
+  /** DeregisterImage; with `deleteSnapshots`, its snapshots that no other image uses go too. */
+  deregisterImage(caller: string, region: string, imageId: string, deleteSnapshots: boolean): void {
+    const image = this.images.owned(caller, region, imageId, "DeregisterImage");
+    this.images.deregister(caller, region, imageId);
+    if (!deleteSnapshots) return;
+    for (const m of image.blockDeviceMappings) {
+      const snap = m.Ebs?.SnapshotId;
+      if (snap && this.images.imagesUsingSnapshot(snap).length === 0) this.snapshots.delete(caller, region, snap, []);
+    }
+  }
+
+  deleteSnapshot(caller: string, region: string, snapshotId: string): void {
+    this.snapshots.delete(caller, region, snapshotId, this.images.imagesUsingSnapshot(snapshotId));
+  }
+
+  createTags(caller: string, region: string, resourceIds: string[], tags: Tag[]): void {
+    const op = "CreateTags";
+    if (resourceIds.length === 0) throw new Ec2Error("MissingParameter", "The request must contain the parameter resourceIdSet", op);
+    checkTags(tags, op);
+    for (const id of resourceIds) this.ownedResource(caller, region, id, op);
+    this.tags.set(resourceIds, tags, op);
+  }
+
+  deleteTags(caller: string, region: string, resourceIds: string[], tags: { key: string; value?: string }[]): void {
+    const op = "DeleteTags";
+    if (resourceIds.length === 0) throw new Ec2Error("MissingParameter", "The request must contain the parameter resourceIdSet", op);
+    for (const id of resourceIds) this.ownedResource(caller, region, id, op);
+    this.tags.remove(resourceIds, tags);
+  }
+
+  /** The tags of every resource the caller can see in the region: images first, then snapshots. */
+  describeTags(caller: string, region: string): ResourceTag[] {
+    const { images } = this.images.describe(caller, region, { imageIds: [], owners: [], executableUsers: [], filters: [] });
+    const { snapshots } = this.snapshots.describe(caller, region, { snapshotIds: [], owners: [], filters: [] });
+    return [
+      ...images.flatMap((i) => i.tags.map((t) => ({ resourceId: i.imageId, resourceType: "image" as const, ...t }))),
+      ...snapshots.flatMap((s) => s.tags.map((t) => ({ resourceId: s.snapshotId, resourceType: "snapshot" as const, ...t }))),
+    ];
+  }
+
+  /** Checks that a taggable resource exists and is the caller's. */
+  private ownedResource(caller: string, region: string, id: string, op: string): void {
+    if (id.startsWith("ami-")) this.images.owned(caller, region, id, op);
+    else if (id.startsWith("snap-")) this.snapshots.get(caller, region, id, op);
+    else throw new Ec2Error("InvalidID", `The ID '${id}' is not valid (amiboot tags images and snapshots)`, op);
   }
 
   close(): void {

@@ -2,9 +2,11 @@ import path from "node:path";
 import { Ec2Error } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import type { Db } from "../store/db.js";
-import { readManifest } from "../volumes/bundle.js";
+import { readManifest, verifyBundle } from "../volumes/bundle.js";
 import { resolveMappings, validateMappings, type BlockDeviceMapping } from "../volumes/mapping.js";
 import type { VolumeStore } from "../volumes/store.js";
+import type { Snapshots } from "./snapshots.js";
+import type { Tags } from "./tags.js";
 
 export type Architecture = "i386" | "x86_64" | "arm64";
 export type VirtualizationType = "hvm" | "paravirtual";
@@ -85,6 +87,8 @@ export class Images {
   constructor(
     private readonly db: Db,
     private readonly volumes: VolumeStore,
+    private readonly snapshots: Snapshots,
+    private readonly tags: Tags,
     /** Where `bucket/key.manifest.xml` image locations live. */
     private readonly bucketsDir: string,
   ) {}
@@ -106,6 +110,7 @@ export class Images {
       throw new Ec2Error("InvalidParameterValue", `Value (${virtualizationType}) for parameter virtualizationType is invalid. Expected: 'hvm', 'paravirtual'.`, op);
     }
     validateMappings(r.blockDeviceMappings, op);
+    for (const m of r.blockDeviceMappings) if (m.Ebs?.SnapshotId) this.snapshots.get(caller, region, m.Ebs.SnapshotId, op);
     const rootDeviceType = r.imageLocation !== undefined ? "instance-store" : "ebs";
     const rootDeviceName = r.rootDeviceName ?? (rootDeviceType === "ebs" ? undefined : "/dev/sda1");
     if (rootDeviceName === undefined) throw new Ec2Error("MissingParameter", "The request must contain the parameter rootDeviceName", op);
@@ -122,7 +127,8 @@ export class Images {
       ownerId: caller,
       name: r.name,
       ...(r.description !== undefined ? { description: r.description } : {}),
-      state: "available",
+      // An instance-store image is pending until every part of its bundle has been verified.
+      state: rootDeviceType === "instance-store" ? "pending" : "available",
       architecture,
       virtualizationType,
       rootDeviceType,
@@ -140,7 +146,35 @@ export class Images {
          values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
       )
       .run(image.imageId, region, caller, image.name, image.description ?? null, image.state, architecture, virtualizationType, rootDeviceType, rootDeviceName, image.imageLocation ?? null, JSON.stringify(image.blockDeviceMappings), image.creationDate);
+    if (image.state === "pending") void this.verify(image.imageId, image.imageLocation!);
     return image;
+  }
+
+  /**
+   * Verifies a pending instance-store image's bundle in the background: it
+   * becomes available, or failed with the reason. Also resumes images left
+   * pending by a server that stopped (see `resumePending`).
+   */
+  private async verify(imageId: string, location: string): Promise<void> {
+    let reason: string | undefined;
+    try {
+      await verifyBundle(this.manifestPath(location));
+    } catch (err) {
+      reason = err instanceof Ec2Error ? err.message : String(err);
+    }
+    try {
+      this.db
+        .prepare("update images set state = ?, state_reason = ? where id = ? and state = 'pending'")
+        .run(reason === undefined ? "available" : "failed", reason ?? null, imageId);
+    } catch {
+      // The database was closed under us (shutdown): the image stays pending and is verified on the next start.
+    }
+  }
+
+  /** Verifications a stopped server left unfinished; returns when they are all done. */
+  async resumePending(): Promise<void> {
+    const rows = this.db.prepare("select id, image_location from images where state = 'pending' and image_location is not null").all() as { id: string; image_location: string }[];
+    await Promise.all(rows.map((r) => this.verify(r.id, r.image_location)));
   }
 
   describe(caller: string, region: string, r: DescribeImagesRequest): { images: Image[]; nextToken?: string } {
@@ -230,36 +264,6 @@ export class Images {
     })();
   }
 
-  /** Tags an image (owner only), with EC2's limits: 50 per resource, keys 1-128, values 0-256, no `aws:` prefix. */
-  createTags(caller: string, region: string, imageIds: string[], tags: { key: string; value: string }[]): void {
-    const op = "CreateTags";
-    if (imageIds.length === 0) throw new Ec2Error("MissingParameter", "The request must contain the parameter resourceIdSet", op);
-    checkTags(tags, op);
-    const images = imageIds.map((id) => this.owned(caller, region, id, op));
-    this.db.transaction(() => {
-      for (const image of images) {
-        for (const t of tags) this.db.prepare("insert into tags (resource_id, key, value) values (?, ?, ?) on conflict (resource_id, key) do update set value = excluded.value").run(image.imageId, t.key, t.value);
-        const n = (this.db.prepare("select count(*) as n from tags where resource_id = ?").get(image.imageId) as { n: number }).n;
-        // Thrown inside the transaction: none of the tags are kept.
-        if (n > 50) throw new Ec2Error("TagLimitExceeded", `The maximum number of Tags for a resource has been reached (50); ${image.imageId} would have ${n}`, op);
-      }
-    })();
-  }
-
-  /** Removes tags; a tag given with a value is removed only when the value matches. */
-  deleteTags(caller: string, region: string, imageIds: string[], tags: { key: string; value?: string }[]): void {
-    const images = imageIds.map((id) => this.owned(caller, region, id, "DeleteTags"));
-    this.db.transaction(() => {
-      for (const image of images) {
-        if (tags.length === 0) this.db.prepare("delete from tags where resource_id = ?").run(image.imageId);
-        for (const t of tags) {
-          if (t.value === undefined) this.db.prepare("delete from tags where resource_id = ? and key = ?").run(image.imageId, t.key);
-          else this.db.prepare("delete from tags where resource_id = ? and key = ? and value = ?").run(image.imageId, t.key, t.value);
-        }
-      }
-    })();
-  }
-
   /**
    * CopyImage: a new image in `region`, owned by the caller, from an image in
    * `sourceRegion` the caller owns or may launch; EBS snapshots are copied;
@@ -269,20 +273,33 @@ export class Images {
     const op = "CopyImage";
     const source = this.get(caller, sourceRegion, r.sourceImageId, op);
     if (source.state !== "available") throw new Ec2Error("InvalidAMIID.Unavailable", `The image ID '${source.imageId}' is not available for copying (state ${source.state})`, op);
-    const mappings = source.blockDeviceMappings.map((m) =>
-      m.Ebs?.SnapshotId ? { ...m, Ebs: { ...m.Ebs, SnapshotId: this.volumes.copySnapshot(m.Ebs.SnapshotId, `Copied for ${source.imageId} from ${sourceRegion}`).id } } : m,
-    );
-    const copy = this.register(caller, region, {
-      name: r.name,
-      description: r.description ?? source.description,
-      architecture: source.architecture,
-      virtualizationType: source.virtualizationType,
-      rootDeviceName: source.rootDeviceName,
-      blockDeviceMappings: mappings,
-      ...(source.imageLocation !== undefined ? { imageLocation: source.imageLocation } : {}),
-    });
-    if (r.copyTags && source.tags.length > 0) this.createTags(caller, region, [copy.imageId], source.tags);
-    return copy;
+    // The snapshots, the image and its tags in one transaction: a failure (or a crash) leaves no half copy.
+    const copied: string[] = [];
+    try {
+      return this.db.transaction(() => {
+        const mappings = source.blockDeviceMappings.map((m) => {
+          if (!m.Ebs?.SnapshotId) return m;
+          const snap = this.snapshots.copy(caller, region, m.Ebs.SnapshotId, `Copied for ${source.imageId} from ${sourceRegion}`);
+          copied.push(snap.snapshotId);
+          return { ...m, Ebs: { ...m.Ebs, SnapshotId: snap.snapshotId } };
+        });
+        const copy = this.register(caller, region, {
+          name: r.name,
+          description: r.description ?? source.description,
+          architecture: source.architecture,
+          virtualizationType: source.virtualizationType,
+          rootDeviceName: source.rootDeviceName,
+          blockDeviceMappings: mappings,
+          ...(source.imageLocation !== undefined ? { imageLocation: source.imageLocation } : {}),
+        });
+        if (r.copyTags && source.tags.length > 0) this.tags.set([copy.imageId], source.tags, op);
+        return { ...copy, tags: r.copyTags ? source.tags : [] };
+      })();
+    } catch (err) {
+      // The rolled-back snapshot records' blocks: nothing refers to them now.
+      for (const id of copied) this.volumes.deleteSnapshot(id);
+      throw err;
+    }
   }
 
   /** The images (not deregistered) whose mappings use a snapshot: it must not be deleted under them. */
@@ -292,7 +309,7 @@ export class Images {
   }
 
   /** An image the caller owns, or EC2's error for it. */
-  private owned(caller: string, region: string, imageId: string, op: string): Image {
+  owned(caller: string, region: string, imageId: string, op: string): Image {
     const image = this.get(caller, region, imageId, op);
     if (image.ownerId !== caller) throw new Ec2Error("AuthFailure", `Not authorized for image:${imageId}`, op);
     return image;
@@ -315,10 +332,6 @@ export class Images {
     return path.join(this.bucketsDir, ...parts);
   }
 
-  private tagsOf(id: string): { key: string; value: string }[] {
-    return this.db.prepare("select key, value from tags where resource_id = ? order by key").all(id) as { key: string; value: string }[];
-  }
-
   private canSee(caller: string, i: Image): boolean {
     return this.executableBy(i, caller);
   }
@@ -328,7 +341,7 @@ export class Images {
     return i.ownerId === user || i.isPublic || this.db.prepare("select 1 from launch_permissions where image_id = ? and user_id = ?").get(i.imageId, user) !== undefined;
   }
 
-  private toImage(row: Row, tags = this.tagsOf(row.id)): Image {
+  private toImage(row: Row, tags = this.tags.of(row.id)): Image {
     return {
       imageId: row.id,
       region: row.region,
@@ -347,16 +360,6 @@ export class Images {
       creationDate: row.created_at,
       tags,
     };
-  }
-}
-
-/** EC2's tag rules, checked before anything is stored. */
-export function checkTags(tags: { key: string; value: string }[], op: string): void {
-  if (tags.length > 50) throw new Ec2Error("TagLimitExceeded", `The maximum number of Tags for a resource has been reached (50); the request has ${tags.length}`, op);
-  for (const t of tags) {
-    if (t.key.length < 1 || t.key.length > 128) throw new Ec2Error("InvalidParameterValue", "Tag key must be 1 to 128 characters long", op);
-    if (t.value.length > 256) throw new Ec2Error("InvalidParameterValue", "Tag value exceeds the maximum length of 256 characters", op);
-    if (t.key.toLowerCase().startsWith("aws:")) throw new Ec2Error("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use", op);
   }
 }
 

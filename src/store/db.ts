@@ -50,6 +50,17 @@ const MIGRATIONS: string[] = [
   // DescribeImages scans a region's images and the caller's grants.
   `create index images_region on images(region, created_at);
    create index launch_permissions_user on launch_permissions(user_id);`,
+  // Snapshots belong to an account in a region; their blocks live in the volume store.
+  `create table snapshots (
+     id text primary key,
+     region text not null,
+     owner_id text not null references accounts(id),
+     volume_size integer not null,
+     description text,
+     state text not null,
+     created_at text not null
+   );
+   create index snapshots_owner on snapshots(region, owner_id);`,
 ];
 
 export type Db = Database.Database;

@@ -276,29 +276,57 @@ export function readManifest(manifestPath: string): BundleManifest {
  * is checked against MAX_IMAGE_SIZE before anything is allocated.
  */
 export function unbundle(manifestPath: string, onProgress?: Progress): Uint8Array {
-  const op = "unbundle";
   const manifest = readManifest(manifestPath);
-  const bucket = path.dirname(manifestPath);
   const image = new Uint8Array(manifest.size);
-  const whole = createHash("sha256");
+  const check = partChecker(manifestPath, manifest, "unbundle");
   let offset = 0;
   for (const part of manifest.parts) {
-    const where = `part ${part.index} ('${part.filename}')`;
-    const bytes = image.subarray(offset, offset + part.size);
-    readPart(path.join(bucket, part.filename), where, part.size, bytes, op);
-    const digest = createHash("sha256").update(bytes).digest("hex");
-    if (digest !== part.digest) {
-      throw invalidManifest(`${where} does not match its digest: SHA-256 ${digest}, the manifest says ${part.digest}`, op);
-    }
-    whole.update(bytes);
+    check.part(part, image.subarray(offset, offset + part.size));
     offset += part.size;
     onProgress?.(offset, manifest.size);
   }
-  const digest = whole.digest("hex");
-  if (digest !== manifest.digest) {
-    throw invalidManifest(`the parts are intact but the image digest does not match: SHA-256 ${digest}, the manifest says ${manifest.digest}`, op);
-  }
+  check.end();
   return image;
+}
+
+/**
+ * Checks a bundle as `unbundle` does without keeping the image: one part in
+ * memory at a time, yielding to the event loop between parts, so a server
+ * can verify a bundle in the background while it answers requests.
+ */
+export async function verifyBundle(manifestPath: string): Promise<BundleManifest> {
+  const manifest = readManifest(manifestPath);
+  const check = partChecker(manifestPath, manifest, "verifyBundle");
+  const buffer = new Uint8Array(Math.max(0, ...manifest.parts.map((p) => p.size)));
+  for (const part of manifest.parts) {
+    check.part(part, buffer.subarray(0, part.size));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  check.end();
+  return manifest;
+}
+
+/** Reads each part into `into` and checks its size and digest, then the whole image's digest. */
+function partChecker(manifestPath: string, manifest: BundleManifest, op: string) {
+  const bucket = path.dirname(manifestPath);
+  const whole = createHash("sha256");
+  return {
+    part(part: BundleManifest["parts"][number], into: Uint8Array): void {
+      const where = `part ${part.index} ('${part.filename}')`;
+      readPart(path.join(bucket, part.filename), where, part.size, into, op);
+      const digest = createHash("sha256").update(into).digest("hex");
+      if (digest !== part.digest) {
+        throw invalidManifest(`${where} does not match its digest: SHA-256 ${digest}, the manifest says ${part.digest}`, op);
+      }
+      whole.update(into);
+    },
+    end(): void {
+      const digest = whole.digest("hex");
+      if (digest !== manifest.digest) {
+        throw invalidManifest(`the parts are intact but the image digest does not match: SHA-256 ${digest}, the manifest says ${manifest.digest}`, op);
+      }
+    },
+  };
 }
 
 function readManifestText(manifestPath: string, op: string): string {

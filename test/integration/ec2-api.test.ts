@@ -10,50 +10,29 @@ import {
   DeregisterImageCommand,
   DescribeImagesCommand,
   DescribeRegionsCommand,
-  EC2Client,
   RegisterImageCommand,
 } from "@aws-sdk/client-ec2";
-import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Ec2Server } from "../../src/api/server.js";
-import { Cloud } from "../../src/cloud/cloud.js";
+import type { Cloud } from "../../src/cloud/cloud.js";
 import type { Credentials } from "../../src/cloud/accounts.js";
-import { image, tempDir } from "../helpers.js";
+import { ec2Error, TestEndpoint } from "../ec2.js";
+import { image } from "../helpers.js";
 
-const home = tempDir();
+const endpoint = new TestEndpoint();
 let cloud: Cloud;
-let server: Ec2Server;
 let owner: Credentials;
 let other: Credentials;
 let snapshotId: string;
 
 beforeAll(async () => {
-  cloud = new Cloud(home);
-  server = await Ec2Server.start(cloud, { port: 0 });
+  ({ cloud } = await endpoint.start());
   owner = cloud.accounts.defaultAccount();
   other = cloud.accounts.create();
-  snapshotId = cloud.volumes.importSnapshot(image("hvm-linux.img")).id;
+  snapshotId = cloud.snapshots.importDisk(owner.accountId, "us-east-1", image("hvm-linux.img")).snapshotId;
 });
-afterAll(async () => {
-  await server.close();
-  cloud.close();
-  fs.rmSync(home, { recursive: true, force: true });
-});
+afterAll(() => endpoint.dispose());
 
-/** The real AWS SDK for JavaScript, pointed at amiboot. */
-function ec2(c: Credentials, region = "us-east-1", secret = c.secretAccessKey): EC2Client {
-  return new EC2Client({ endpoint: server.url, region, credentials: { accessKeyId: c.accessKeyId, secretAccessKey: secret }, maxAttempts: 1 });
-}
-
-async function ec2Error(p: Promise<unknown>): Promise<{ name: string; message: string; status?: number }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
-    return { name: e.name, message: e.message, status: e.$metadata?.httpStatusCode };
-  }
-  throw new Error("expected an EC2 error");
-}
+const ec2 = (c: Credentials, region?: string, secret?: string) => endpoint.ec2(c, region, secret);
 
 const register = (c: Credentials, name: string, region = "us-east-1") =>
   ec2(c, region).send(
@@ -214,7 +193,7 @@ describe("the EC2 Query API, driven by @aws-sdk/client-ec2", () => {
 
   it("keeps snapshots an image uses: InvalidSnapshot.InUse, and DeleteAssociatedSnapshots spares shared ones", async () => {
     expect(await ec2Error(ec2(owner).send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })))).toMatchObject({ name: "InvalidSnapshot.InUse", message: expect.stringContaining(`The snapshot ${snapshotId} is currently in use by ami-`) });
-    const own = cloud.volumes.importSnapshot(image("mbr.img")).id;
+    const own = cloud.snapshots.importDisk(owner.accountId, "us-east-1", image("mbr.img")).snapshotId;
     const registerOn = async (name: string) =>
       (await ec2(owner).send(new RegisterImageCommand({ Name: name, RootDeviceName: "/dev/sda1", BlockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: own } }] }))).ImageId!;
     const first = await registerOn("mbr-a");
@@ -227,10 +206,7 @@ describe("the EC2 Query API, driven by @aws-sdk/client-ec2", () => {
   });
 
   it("keeps its state across a restart", async () => {
-    await server.close();
-    cloud.close();
-    cloud = new Cloud(home);
-    server = await Ec2Server.start(cloud, { port: 0 });
+    await endpoint.restart();
     const r = await ec2(owner).send(new DescribeImagesCommand({ Owners: ["self"] }));
     expect(r.Images!.map((i) => i.Name).sort()).toEqual(["copy-me", "hvm-linux-1", "other-name", "shared-1", "tagged-1", "to-go"]);
   });

@@ -46,6 +46,17 @@ describe("amiboot image commands, as clients of 'amiboot serve'", () => {
     expect(list.stderr).toBe("");
   });
 
+  it("lists and deletes snapshots through the endpoint", async () => {
+    const snap = JSON.parse((await amiboot("snapshot", "import", image("mbr.img"), "--description", "spare", "--json")).stdout);
+    const list = await amiboot("snapshot", "list");
+    expect(list.stdout).toMatch(new RegExp(`^SNAPSHOT\\s+SIZE\\s+STATE\\s+CREATED\\s+DESCRIPTION\\n(.*\\n)*${snap.id}\\s+1 GiB\\s+completed\\s+\\S+\\s+spare\\n`));
+    expect((await amiboot("snapshot", "delete", snap.id)).stdout).toBe(`deleted ${snap.id}\n`);
+    expect((await amiboot("snapshot", "list", "--json")).stdout).not.toContain(snap.id);
+    const bad = await amiboot("snapshot", "delete", "snap-x", "--json");
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stdout).error.code).toBe("InvalidSnapshotID.Malformed");
+  });
+
   it("prints EC2's errors in one line and exits 2", async () => {
     const r = await amiboot("image", "show", "ami-00000000000000000");
     expect(r.code).toBe(2);

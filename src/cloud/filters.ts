@@ -1,0 +1,45 @@
+import { Ec2Error } from "../errors.js";
+
+export interface Filter {
+  name: string;
+  values: string[];
+}
+
+/**
+ * Describe* filters: each name picks the values of a resource it compares; a
+ * filter matches when any of its values (`*` and `?` are wildcards, as in
+ * EC2) matches any of the resource's; all filters must match. `tag:KEY`
+ * compares the value of that tag.
+ */
+export function filterPredicate<T>(fields: Record<string, (r: T) => (string | undefined)[]>, tagsOf: (r: T) => { key: string; value: string }[], filters: Filter[], op: string): (r: T) => boolean {
+  const tests = filters.map((f) => {
+    const patterns = f.values.map(wildcard);
+    const any = (values: (string | undefined)[]) => values.some((v) => v !== undefined && patterns.some((p) => p.test(v)));
+    if (f.name.startsWith("tag:")) {
+      const key = f.name.slice(4);
+      return (r: T) => any(tagsOf(r).filter((t) => t.key === key).map((t) => t.value));
+    }
+    if (f.name === "tag-key") return (r: T) => any(tagsOf(r).map((t) => t.key));
+    const field = Object.hasOwn(fields, f.name) ? fields[f.name] : undefined;
+    if (!field) throw new Ec2Error("InvalidParameterValue", `The filter '${f.name}' is invalid`, op);
+    return (r: T) => any(field(r));
+  });
+  return (r) => tests.every((t) => t(r));
+}
+
+/** An EC2 filter value as a regular expression: `*` any run, `?` any one character. */
+export function wildcard(pattern: string): RegExp {
+  const re = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${re}$`, "s");
+}
+
+/** MaxResults/NextToken over a stable list: the token is the next index. */
+export function paginate<T>(items: T[], maxResults: number | undefined, nextToken: string | undefined, op: string): { items: T[]; nextToken?: string } {
+  let start = 0;
+  if (nextToken !== undefined) {
+    start = Number(Buffer.from(nextToken, "base64url").toString());
+    if (!Number.isInteger(start) || start < 0) throw new Ec2Error("InvalidNextToken", "The token is invalid", op);
+  }
+  const end = maxResults !== undefined ? start + maxResults : items.length;
+  return { items: items.slice(start, end), ...(end < items.length ? { nextToken: Buffer.from(String(end)).toString("base64url") } : {}) };
+}

@@ -1,0 +1,147 @@
+import { Ec2Error } from "../errors.js";
+import { isId } from "../ids.js";
+import type { Db } from "../store/db.js";
+import type { Progress, SnapshotManifest, VolumeStore } from "../volumes/store.js";
+import { filterPredicate, paginate, type Filter } from "./filters.js";
+import type { Tag, Tags } from "./tags.js";
+
+const GiB = 1024 ** 3;
+
+/** An EBS snapshot as DescribeSnapshots shows it. */
+export interface Snapshot {
+  snapshotId: string;
+  region: string;
+  ownerId: string;
+  /** GiB, rounded up, as EC2 states a snapshot's volume size. */
+  volumeSize: number;
+  description?: string;
+  state: "completed";
+  startTime: string;
+  tags: Tag[];
+}
+
+export interface DescribeSnapshotsRequest {
+  snapshotIds: string[];
+  owners: string[];
+  filters: Filter[];
+  maxResults?: number;
+  nextToken?: string;
+}
+
+interface Row {
+  id: string;
+  region: string;
+  owner_id: string;
+  volume_size: number;
+  description: string | null;
+  state: "completed";
+  created_at: string;
+}
+
+const FIELDS: Record<string, (s: Snapshot) => (string | undefined)[]> = {
+  "snapshot-id": (s) => [s.snapshotId],
+  "owner-id": (s) => [s.ownerId],
+  "volume-size": (s) => [String(s.volumeSize)],
+  status: (s) => [s.state],
+  description: (s) => [s.description],
+  "start-time": (s) => [s.startTime],
+};
+
+/**
+ * Snapshot ownership: the volume store holds a snapshot's blocks, this holds
+ * whose it is and in which region. A snapshot is visible to its owner only
+ * (amiboot has no createVolumePermission); images shared with others still
+ * launch from their owner's snapshots.
+ */
+export class Snapshots {
+  constructor(
+    private readonly db: Db,
+    private readonly volumes: VolumeStore,
+    private readonly tags: Tags,
+  ) {}
+
+  /** A raw disk becomes a snapshot of `owner` in `region` (the CLI's import: the disk is on this machine). */
+  importDisk(owner: string, region: string, file: string, options: { description?: string; onProgress?: Progress } = {}): Snapshot {
+    return this.adopt(owner, region, this.volumes.importSnapshot(file, options));
+  }
+
+  /** A full copy (CopyImage, CopySnapshot): new manifest, shared chunks. */
+  copy(owner: string, region: string, sourceId: string, description?: string): Snapshot {
+    return this.adopt(owner, region, this.volumes.copySnapshot(sourceId, description));
+  }
+
+  /** An incremental snapshot of an EBS volume (CreateImage). */
+  ofVolume(owner: string, region: string, volumeId: string, description?: string): Snapshot {
+    return this.adopt(owner, region, this.volumes.snapshotVolume(volumeId, description ? { description } : {}));
+  }
+
+  /**
+   * Records a snapshot just written to the volume store; if that fails its
+   * manifest is deleted again, so no snapshot exists without an owner.
+   */
+  private adopt(owner: string, region: string, m: SnapshotManifest): Snapshot {
+    try {
+      this.db
+        .prepare("insert into snapshots (id, region, owner_id, volume_size, description, state, created_at) values (?, ?, ?, ?, ?, 'completed', ?)")
+        .run(m.id, region, owner, Math.max(1, Math.ceil(m.size / GiB)), m.description ?? null, m.createdAt);
+    } catch (err) {
+      this.volumes.deleteSnapshot(m.id);
+      throw err;
+    }
+    return this.get(owner, region, m.id, "adopt");
+  }
+
+  /** A snapshot the caller owns in `region`, or EC2's error for it. */
+  get(caller: string, region: string, id: string, op: string): Snapshot {
+    if (!isId(id, "snap")) throw new Ec2Error("InvalidSnapshotID.Malformed", `Invalid id: "${id}" (expecting "snap-...")`, op);
+    const row = this.db.prepare("select * from snapshots where id = ? and region = ? and owner_id = ?").get(id, region, caller) as Row | undefined;
+    if (!row) throw new Ec2Error("InvalidSnapshot.NotFound", `The snapshot '${id}' does not exist.`, op);
+    return toSnapshot(row, this.tags.of(id));
+  }
+
+  describe(caller: string, region: string, r: DescribeSnapshotsRequest): { snapshots: Snapshot[]; nextToken?: string } {
+    const op = "DescribeSnapshots";
+    for (const id of r.snapshotIds) if (!isId(id, "snap")) throw new Ec2Error("InvalidSnapshotID.Malformed", `Invalid id: "${id}" (expecting "snap-...")`, op);
+    const rows = this.db.prepare("select * from snapshots where region = ? and owner_id = ? order by created_at, id").all(region, caller) as Row[];
+    const tags = this.tags.ofMany(rows.map((row) => row.id));
+    let list = rows.map((row) => toSnapshot(row, tags.get(row.id) ?? []));
+    if (r.snapshotIds.length > 0) {
+      const missing = r.snapshotIds.filter((id) => !list.some((s) => s.snapshotId === id));
+      if (missing.length > 0) throw new Ec2Error("InvalidSnapshot.NotFound", `The snapshot '${missing.join(", ")}' does not exist.`, op);
+      list = list.filter((s) => r.snapshotIds.includes(s.snapshotId));
+    }
+    if (r.owners.length > 0) list = list.filter((s) => r.owners.some((o) => o === "self" || o === s.ownerId));
+    list = list.filter(filterPredicate(FIELDS, (s) => s.tags, r.filters, op));
+    const page = paginate(list, r.maxResults, r.nextToken, op);
+    return { snapshots: page.items, ...(page.nextToken ? { nextToken: page.nextToken } : {}) };
+  }
+
+  /**
+   * Deletes a snapshot the caller owns. The record goes first, then the
+   * blocks: a crash in between leaves unreferenced blocks, never a record
+   * without its blocks. `inUseBy` names the images still using it.
+   */
+  delete(caller: string, region: string, id: string, inUseBy: string[]): void {
+    const op = "DeleteSnapshot";
+    this.get(caller, region, id, op);
+    if (inUseBy.length > 0) throw new Ec2Error("InvalidSnapshot.InUse", `The snapshot ${id} is currently in use by ${inUseBy[0]}`, op);
+    this.db.transaction(() => {
+      this.db.prepare("delete from snapshots where id = ?").run(id);
+      this.tags.forget(id);
+    })();
+    this.volumes.deleteSnapshot(id);
+  }
+}
+
+function toSnapshot(row: Row, tags: Tag[]): Snapshot {
+  return {
+    snapshotId: row.id,
+    region: row.region,
+    ownerId: row.owner_id,
+    volumeSize: row.volume_size,
+    ...(row.description !== null ? { description: row.description } : {}),
+    state: row.state,
+    startTime: row.created_at,
+    tags,
+  };
+}

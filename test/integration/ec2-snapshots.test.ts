@@ -1,0 +1,113 @@
+import {
+  CreateTagsCommand,
+  DeleteSnapshotCommand,
+  DescribeImagesCommand,
+  DescribeSnapshotsCommand,
+  DescribeTagsCommand,
+  RegisterImageCommand,
+} from "@aws-sdk/client-ec2";
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Credentials } from "../../src/cloud/accounts.js";
+import { createBundle } from "../../src/volumes/bundle.js";
+import { ec2Error, TestEndpoint } from "../ec2.js";
+import { image } from "../helpers.js";
+
+const endpoint = new TestEndpoint();
+let owner: Credentials;
+let other: Credentials;
+let snap: string;
+
+beforeAll(async () => {
+  const { cloud } = await endpoint.start();
+  owner = cloud.accounts.defaultAccount();
+  other = cloud.accounts.create();
+  snap = cloud.snapshots.importDisk(owner.accountId, "us-east-1", image("mbr.img"), { description: "the MBR disk" }).snapshotId;
+});
+afterAll(() => endpoint.dispose());
+
+const registerOn = (c: Credentials, snapshotId: string, name: string, region = "us-east-1") =>
+  endpoint.ec2(c, region).send(new RegisterImageCommand({ Name: name, RootDeviceName: "/dev/sda1", BlockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: snapshotId } }] }));
+
+async function stateOf(imageId: string, until: (s: string) => boolean): Promise<{ State?: string; StateReason?: { Code?: string; Message?: string } }> {
+  for (let i = 0; i < 200; i++) {
+    const img = (await endpoint.ec2(owner).send(new DescribeImagesCommand({ ImageIds: [imageId] }))).Images![0]!;
+    if (until(img.State!)) return img;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${imageId} never left pending`);
+}
+
+describe("snapshots belong to an account and a region", () => {
+  it("DescribeSnapshots shows the owner its snapshots, with EC2's fields", async () => {
+    const r = await endpoint.ec2(owner).send(new DescribeSnapshotsCommand({ OwnerIds: ["self"] }));
+    expect(r.Snapshots).toEqual([
+      expect.objectContaining({ SnapshotId: snap, OwnerId: owner.accountId, State: "completed", Progress: "100%", VolumeSize: 1, Description: "the MBR disk", Encrypted: false }),
+    ]);
+    expect((await endpoint.ec2(owner).send(new DescribeSnapshotsCommand({ SnapshotIds: [snap] }))).Snapshots![0]!.SnapshotId).toBe(snap);
+  });
+
+  it("hides them from other accounts and other regions, and RegisterImage refuses them there", async () => {
+    expect((await endpoint.ec2(other).send(new DescribeSnapshotsCommand({}))).Snapshots).toEqual([]);
+    expect(await ec2Error(endpoint.ec2(other).send(new DescribeSnapshotsCommand({ SnapshotIds: [snap] })))).toMatchObject({ name: "InvalidSnapshot.NotFound" });
+    expect(await ec2Error(registerOn(other, snap, "theirs"))).toMatchObject({ name: "InvalidSnapshot.NotFound", message: `The snapshot '${snap}' does not exist.` });
+    expect(await ec2Error(registerOn(owner, snap, "elsewhere", "eu-west-1"))).toMatchObject({ name: "InvalidSnapshot.NotFound" });
+    expect(await ec2Error(endpoint.ec2(other).send(new DeleteSnapshotCommand({ SnapshotId: snap })))).toMatchObject({ name: "InvalidSnapshot.NotFound" });
+    expect(await ec2Error(endpoint.ec2(owner).send(new DescribeSnapshotsCommand({ SnapshotIds: ["snap-nope"] })))).toMatchObject({ name: "InvalidSnapshotID.Malformed" });
+  });
+
+  it("tags snapshots and filters on them, owner only", async () => {
+    await endpoint.ec2(owner).send(new CreateTagsCommand({ Resources: [snap], Tags: [{ Key: "role", Value: "root-disk" }] }));
+    expect(await ec2Error(endpoint.ec2(other).send(new CreateTagsCommand({ Resources: [snap], Tags: [{ Key: "x", Value: "y" }] })))).toMatchObject({ name: "InvalidSnapshot.NotFound" });
+    const tagged = await endpoint.ec2(owner).send(new DescribeSnapshotsCommand({ Filters: [{ Name: "tag:role", Values: ["root-*"] }] }));
+    expect(tagged.Snapshots!.map((s) => s.SnapshotId)).toEqual([snap]);
+    expect((await endpoint.ec2(owner).send(new DescribeSnapshotsCommand({ Filters: [{ Name: "tag:role", Values: ["data"] }] }))).Snapshots).toEqual([]);
+    const tags = await endpoint.ec2(owner).send(new DescribeTagsCommand({ Filters: [{ Name: "resource-type", Values: ["snapshot"] }] }));
+    expect(tags.Tags).toEqual([{ ResourceId: snap, ResourceType: "snapshot", Key: "role", Value: "root-disk" }]);
+    expect(await ec2Error(endpoint.ec2(owner).send(new DescribeSnapshotsCommand({ Filters: [{ Name: "colour", Values: ["x"] }] })))).toMatchObject({ name: "InvalidParameterValue" });
+  });
+
+  it("deletes a snapshot once no image uses it", async () => {
+    const imageId = (await registerOn(owner, snap, "uses-snap")).ImageId!;
+    expect(await ec2Error(endpoint.ec2(owner).send(new DeleteSnapshotCommand({ SnapshotId: snap })))).toMatchObject({ name: "InvalidSnapshot.InUse" });
+    expect(imageId).toMatch(/^ami-/);
+    const spare = endpoint.cloud.snapshots.importDisk(owner.accountId, "us-east-1", image("mbr.img")).snapshotId;
+    await endpoint.ec2(owner).send(new DeleteSnapshotCommand({ SnapshotId: spare }));
+    expect(await ec2Error(endpoint.ec2(owner).send(new DescribeSnapshotsCommand({ SnapshotIds: [spare] })))).toMatchObject({ name: "InvalidSnapshot.NotFound" });
+    expect(() => endpoint.cloud.volumes.getSnapshot(spare)).toThrow(expect.objectContaining({ code: "InvalidSnapshot.NotFound" }));
+  });
+});
+
+describe("instance-store images: pending until the bundle verifies", () => {
+  const bucket = () => path.join(endpoint.home, "buckets", "bundles");
+
+  it("becomes available when every part matches its digest", async () => {
+    createBundle(image("mbr.img"), { bucket: bucket(), prefix: "good" });
+    const { ImageId } = await endpoint.ec2(owner).send(new RegisterImageCommand({ Name: "bundle-good", ImageLocation: "bundles/good.manifest.xml", Architecture: "i386", VirtualizationType: "hvm" }));
+    const img = await stateOf(ImageId!, (s) => s !== "pending");
+    expect(img).toMatchObject({ State: "available" });
+    expect(img.StateReason).toBeUndefined();
+  });
+
+  it("fails with a state reason when a part was altered, and cannot be copied", async () => {
+    const { manifest } = createBundle(image("mbr.img"), { bucket: bucket(), prefix: "bad" });
+    const part = path.join(bucket(), manifest.parts[0]!.filename);
+    const bytes = fs.readFileSync(part);
+    bytes[100] = bytes[100]! ^ 0xff;
+    fs.writeFileSync(part, bytes);
+    const { ImageId } = await endpoint.ec2(owner).send(new RegisterImageCommand({ Name: "bundle-bad", ImageLocation: "bundles/bad.manifest.xml", Architecture: "i386", VirtualizationType: "hvm" }));
+    const img = await stateOf(ImageId!, (s) => s !== "pending");
+    expect(img).toMatchObject({ State: "failed", StateReason: { Code: "Client.InvalidManifest", Message: expect.stringContaining("does not match its digest") } });
+  });
+
+  it("resumes the verification of images left pending by a server that stopped", async () => {
+    createBundle(image("mbr.img"), { bucket: bucket(), prefix: "later" });
+    const image_ = endpoint.cloud.images.register(owner.accountId, "us-east-1", { name: "bundle-later", imageLocation: "bundles/later.manifest.xml", architecture: "i386", virtualizationType: "hvm", blockDeviceMappings: [] });
+    await stateOf(image_.imageId, (s) => s !== "pending");
+    // As after a crash before the verification ended: the row says pending, and only a new verification can change it.
+    endpoint.cloud.db.prepare("update images set state = 'pending' where id = ?").run(image_.imageId);
+    await endpoint.restart();
+    expect(await stateOf(image_.imageId, (s) => s !== "pending")).toMatchObject({ State: "available" });
+  });
+});
