@@ -27,7 +27,7 @@ export class TestEndpoint {
 
   async stop(): Promise<void> {
     await this.server.close();
-    this.cloud.close();
+    await this.cloud.shutdown();
   }
 
   async dispose(): Promise<void> {

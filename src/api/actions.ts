@@ -1,5 +1,6 @@
 import type { Cloud, ResourceTag } from "../cloud/cloud.js";
 import { filterPredicate, paginate } from "../cloud/filters.js";
+import { INSTANCE_ACTIONS } from "./instance-actions.js";
 import type { Image } from "../cloud/images.js";
 import type { Snapshot } from "../cloud/snapshots.js";
 import { REGIONS } from "../cloud/regions.js";
@@ -12,7 +13,7 @@ export interface Call {
   params: QueryParams;
 }
 
-type Handler = (cloud: Cloud, call: Call) => Record<string, unknown>;
+export type Handler = (cloud: Cloud, call: Call) => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 /** Each supported Action: parameters in, the control plane's answer out, in EC2's element names. */
 const ACTIONS: Record<string, Handler> = {
@@ -172,8 +173,8 @@ function snapshotXml(s: Snapshot): Record<string, unknown> {
   };
 }
 
-export function dispatch(cloud: Cloud, action: string, call: Call): Record<string, unknown> {
-  const handler = ACTIONS[action];
+export function dispatch(cloud: Cloud, action: string, call: Call): Record<string, unknown> | Promise<Record<string, unknown>> {
+  const handler = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : Object.hasOwn(INSTANCE_ACTIONS, action) ? INSTANCE_ACTIONS[action] : undefined;
   if (!handler) throw new Ec2Error("InvalidAction", `The action ${action} is not valid for this web service.`, "dispatch");
   return handler(cloud, call);
 }

@@ -28,8 +28,8 @@ export class Ec2Server {
       server.once("error", reject);
       server.listen(options.port ?? 8773, host, resolve);
     });
-    // Bundles a stopped server left half-verified are verified again.
-    void cloud.images.resumePending();
+    // Instances and bundles a stopped server left unfinished.
+    cloud.resume();
     const { port } = server.address() as AddressInfo;
     return new Ec2Server(server, `http://${host.includes(":") ? `[${host}]` : host}:${port}`);
   }
@@ -58,7 +58,7 @@ async function handle(cloud: Cloud, req: http.IncomingMessage, res: http.ServerR
     const params = req.method === "POST" ? new URLSearchParams(body.toString("utf8")) : url.searchParams;
     action = params.get("Action") ?? "";
     if (!action) throw new Ec2Error("MissingAction", "The request must contain the parameter Action", "request");
-    const result = dispatch(cloud, action, { accountId, region, params });
+    const result = await dispatch(cloud, action, { accountId, region, params });
     send(res, 200, responseXml(action, requestId, result), requestId);
   } catch (err) {
     const e = err instanceof Ec2Error ? err : new Ec2Error("InternalError", "An internal error has occurred", action);

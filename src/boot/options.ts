@@ -11,9 +11,11 @@ export interface BootOptions {
   until?: string;
   /** PV: leave the kernel compressed for the guest to unpack, as PV-GRUB does. Default false. */
   guestDecompress: boolean;
+  /** The `until` text is only a milestone and the VM runs on (an instance). Default false. */
+  keepRunning: boolean;
 }
 
-export const DEFAULT_BOOT_OPTIONS: BootOptions = { memoryMiB: 128, timeoutSeconds: 120, guestDecompress: false };
+export const DEFAULT_BOOT_OPTIONS: BootOptions = { memoryMiB: 128, timeoutSeconds: 120, guestDecompress: false, keepRunning: false };
 
 export const MEMORY_MIB_MIN = 16;
 export const MEMORY_MIB_MAX = 2048;
@@ -34,6 +36,9 @@ export function bootOptions(input: Partial<BootOptions> = {}): BootOptions {
   }
   if (typeof o.guestDecompress !== "boolean") {
     throw invalid(`guestDecompress must be true or false, got ${String(input.guestDecompress)}`);
+  }
+  if (typeof o.keepRunning !== "boolean") {
+    throw invalid(`keepRunning must be true or false, got ${String(input.keepRunning)}`);
   }
   return o;
 }

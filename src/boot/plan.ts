@@ -29,8 +29,10 @@ export interface BootPlan {
   firmware: Firmware;
   /** Ends the boot as failed after this many ms; 0 means never. */
   timeoutMs: number;
-  /** Serial console text that ends the boot successfully. */
+  /** Serial console text that ends the boot successfully (or, with keepRunning, only marks it). */
   until?: string;
+  /** The VM runs on after `until`: an instance, not a boot test. */
+  keepRunning?: boolean;
   /** PV only: what the shim chose on the root disk. */
   pv?: PvKernel;
 }
@@ -60,18 +62,24 @@ const INITRD_AT = 64 * 1024 * 1024;
  * a file, a `vol-…`, or `ephemeral:MIB` (blank instance store).
  */
 export function bootPlan(target: string, mode: BootMode, options: Partial<BootOptions> = {}, extraDisks: string[] = []): BootPlan {
-  const o = bootOptions(options);
   const disk = rootDisk(target, mode);
+  return diskPlan(path.basename(diskName(disk)), [disk, ...extraDisks.map((d, i) => extraDisk(d, i))], mode, options);
+}
+
+/** A boot of disks already opened as specs (an instance's volumes), root first. */
+export function diskPlan(name: string, disks: DiskSpec[], mode: BootMode, options: Partial<BootOptions> = {}): BootPlan {
+  const o = bootOptions(options);
   const plan: BootPlan = {
     mode,
-    name: path.basename(diskName(disk)),
-    disks: [disk, ...extraDisks.map((d, i) => extraDisk(d, i))],
+    name,
+    disks,
     memoryMiB: o.memoryMiB,
     firmware: findFirmware(),
     timeoutMs: Math.round(o.timeoutSeconds * 1000),
     ...(o.until !== undefined ? { until: o.until } : {}),
+    ...(o.keepRunning ? { keepRunning: true } : {}),
   };
-  if (mode === "pv") plan.pv = pvKernel(disk, plan.name, o.memoryMiB, o.guestDecompress);
+  if (mode === "pv") plan.pv = pvKernel(disks[0]!, plan.name, o.memoryMiB, o.guestDecompress);
   return plan;
 }
 

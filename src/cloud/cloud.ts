@@ -4,13 +4,14 @@ import { openDb, type Db } from "../store/db.js";
 import { VolumeStore } from "../volumes/store.js";
 import { Accounts } from "./accounts.js";
 import { Images, type Image, type RegisterImageRequest } from "./images.js";
+import { Instances, type InstancesOptions } from "./instances.js";
 import { Snapshots } from "./snapshots.js";
 import { checkTags, Tags, type Tag } from "./tags.js";
 
 /** A tag as DescribeTags lists it. */
 export interface ResourceTag extends Tag {
   resourceId: string;
-  resourceType: "image" | "snapshot";
+  resourceType: "image" | "snapshot" | "instance";
 }
 
 /**
@@ -24,14 +25,35 @@ export class Cloud {
   readonly tags: Tags;
   readonly snapshots: Snapshots;
   readonly images: Images;
+  readonly instances: Instances;
 
-  constructor(readonly home: string) {
+  constructor(
+    readonly home: string,
+    options: { instances?: Partial<InstancesOptions> } = {},
+  ) {
     this.db = openDb(home);
     this.accounts = new Accounts(this.db);
     this.volumes = new VolumeStore(home);
     this.tags = new Tags(this.db);
     this.snapshots = new Snapshots(this.db, this.volumes, this.tags);
     this.images = new Images(this.db, this.volumes, this.snapshots, this.tags, path.join(home, "buckets"));
+    this.instances = new Instances(this.db, this.volumes, this.images, this.snapshots, this.tags, path.join(home, "consoles"), options.instances);
+  }
+
+  /**
+   * The work a server left unfinished when it stopped: instances whose VMs
+   * were running stop (EBS) or terminate (instance store); bundles still
+   * pending are verified again (in the background).
+   */
+  resume(): void {
+    this.instances.recover();
+    void this.images.resumePending();
+  }
+
+  /** Ends every running VM (their instances settle as after a server stop), then closes the database. */
+  async shutdown(): Promise<void> {
+    await this.instances.shutdown();
+    this.close();
   }
 
   /** RegisterImage with its TagSpecifications: both or neither. */
@@ -79,9 +101,11 @@ export class Cloud {
   describeTags(caller: string, region: string): ResourceTag[] {
     const { images } = this.images.describe(caller, region, { imageIds: [], owners: [], executableUsers: [], filters: [] });
     const { snapshots } = this.snapshots.describe(caller, region, { snapshotIds: [], owners: [], filters: [] });
+    const instances = this.instances.describe(caller, region, { instanceIds: [], filters: [] });
     return [
       ...images.flatMap((i) => i.tags.map((t) => ({ resourceId: i.imageId, resourceType: "image" as const, ...t }))),
       ...snapshots.flatMap((s) => s.tags.map((t) => ({ resourceId: s.snapshotId, resourceType: "snapshot" as const, ...t }))),
+      ...instances.flatMap((i) => i.tags.map((t) => ({ resourceId: i.instanceId, resourceType: "instance" as const, ...t }))),
     ];
   }
 
@@ -89,7 +113,8 @@ export class Cloud {
   private ownedResource(caller: string, region: string, id: string, op: string): void {
     if (id.startsWith("ami-")) this.images.owned(caller, region, id, op);
     else if (id.startsWith("snap-")) this.snapshots.get(caller, region, id, op);
-    else throw new Ec2Error("InvalidID", `The ID '${id}' is not valid (amiboot tags images and snapshots)`, op);
+    else if (id.startsWith("i-")) this.instances.get(caller, region, id, op);
+    else throw new Ec2Error("InvalidID", `The ID '${id}' is not valid (amiboot tags images, snapshots and instances)`, op);
   }
 
   close(): void {

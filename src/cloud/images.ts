@@ -95,15 +95,9 @@ export class Images {
 
   register(caller: string, region: string, r: RegisterImageRequest): Image {
     const op = "RegisterImage";
-    if (r.name === undefined) throw new Ec2Error("MissingParameter", "The request must contain the parameter name", op);
-    if (!NAME.test(r.name)) {
-      throw new Ec2Error(
-        "InvalidAMIName.Malformed",
-        `AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'`,
-        op,
-      );
-    }
-    const architecture = (r.architecture ?? "x86_64") as Architecture;
+    this.checkName(caller, region, r.name, op);
+    // EC2 documents i386 as the default architecture.
+    const architecture = (r.architecture ?? "i386") as Architecture;
     if (!ARCHITECTURES.includes(architecture)) throw new Ec2Error("InvalidParameterValue", `Value (${architecture}) for parameter architecture is invalid. Expected: 'i386', 'x86_64', 'arm64'.`, op);
     const virtualizationType = (r.virtualizationType ?? "paravirtual") as VirtualizationType;
     if (!VIRTUALIZATION.includes(virtualizationType)) {
@@ -119,8 +113,6 @@ export class Images {
       readManifest(this.manifestPath(r.imageLocation!));
     }
     resolveMappings({ rootDeviceName, image: r.blockDeviceMappings, snapshotSizeGiB: this.volumes.snapshotSizeGiB, maxDisks: Number.POSITIVE_INFINITY, rootKind: rootDeviceType, op });
-    const taken = this.db.prepare("select id from images where region = ? and owner_id = ? and name = ? and state != 'deregistered'").get(region, caller, r.name) as { id: string } | undefined;
-    if (taken) throw new Ec2Error("InvalidAMIName.Duplicate", `AMI name ${r.name} is already in use by AMI ${taken.id}`, op);
     const image: Image = {
       imageId: newId("ami"),
       region,
@@ -177,42 +169,70 @@ export class Images {
     await Promise.all(rows.map((r) => this.verify(r.id, r.image_location)));
   }
 
+  /** EC2's rules for an AMI name: present, well-formed, not in use by another of the caller's images in the region. */
+  checkName(caller: string, region: string, name: string | undefined, op: string): asserts name is string {
+    if (name === undefined) throw new Ec2Error("MissingParameter", "The request must contain the parameter name", op);
+    if (!NAME.test(name)) {
+      throw new Ec2Error(
+        "InvalidAMIName.Malformed",
+        `AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'`,
+        op,
+      );
+    }
+    const taken = this.db.prepare("select id from images where region = ? and owner_id = ? and name = ? and state != 'deregistered'").get(region, caller, name) as { id: string } | undefined;
+    if (taken) throw new Ec2Error("InvalidAMIName.Duplicate", `AMI name ${name} is already in use by AMI ${taken.id}`, op);
+  }
+
   describe(caller: string, region: string, r: DescribeImagesRequest): { images: Image[]; nextToken?: string } {
     const op = "DescribeImages";
     for (const id of r.imageIds) if (!isId(id, "ami")) throw new Ec2Error("InvalidAMIID.Malformed", `Invalid id: "${id}" (expecting "ami-...")`, op);
-    // Visibility in SQL (owner, public, or granted), tags in one query: DescribeImages scans every image of a region.
-    const rows = this.db
-      .prepare(
-        `select * from images where region = ? and (owner_id = ? or is_public = 1 or id in (select image_id from launch_permissions where user_id = ?))
-         order by created_at, id`,
-      )
-      .all(region, caller, caller) as Row[];
-    const tags = new Map<string, { key: string; value: string }[]>();
-    for (const t of this.db
-      .prepare("select t.resource_id, t.key, t.value from tags t join images i on i.id = t.resource_id where i.region = ? order by t.resource_id, t.key")
-      .all(region) as { resource_id: string; key: string; value: string }[]) {
-      let list = tags.get(t.resource_id);
-      if (!list) tags.set(t.resource_id, (list = []));
-      list.push({ key: t.key, value: t.value });
-    }
-    let images = rows.map((row) => this.toImage(row, tags.get(row.id) ?? []));
+    // Every condition but the block-device-mapping.* filters is SQL, so only matching rows are read; lists travel as one JSON parameter.
+    const where = ["i.region = ?", "(i.owner_id = ? or i.is_public = 1 or i.id in (select image_id from launch_permissions where user_id = ?))"];
+    const params: unknown[] = [region, caller, caller];
     if (r.imageIds.length > 0) {
-      const missing = r.imageIds.filter((id) => !images.some((i) => i.imageId === id));
+      const ids = JSON.stringify(r.imageIds);
+      const seen = new Set(this.db.prepare(`select i.id from images i where ${where.join(" and ")} and ${IN_LIST("i.id")}`).pluck().all(...params, ids) as string[]);
+      const missing = r.imageIds.filter((id) => !seen.has(id));
       if (missing.length > 0) throw new Ec2Error("InvalidAMIID.NotFound", `The image id '[${missing.join(", ")}]' does not exist`, op);
-      images = images.filter((i) => r.imageIds.includes(i.imageId));
-    } else {
+      where.push(IN_LIST("i.id"));
+      params.push(ids);
+    } else if (!r.filters.some((f) => f.name === "state")) {
       // Deregistered images leave listings; they stay visible by id for a while, as in EC2.
-      images = images.filter((i) => i.state !== "deregistered" || r.filters.some((f) => f.name === "state"));
+      where.push("i.state != 'deregistered'");
     }
-    if (r.owners.length > 0) images = images.filter((i) => r.owners.some((o) => (o === "self" ? i.ownerId === caller : i.ownerId === o)));
-    if (r.executableUsers.length > 0) images = images.filter((i) => r.executableUsers.some((u) => this.executableBy(i, u === "self" ? caller : u)));
+    if (r.owners.length > 0) {
+      where.push(IN_LIST("i.owner_id"));
+      params.push(JSON.stringify(r.owners.map((o) => (o === "self" ? caller : o))));
+    }
+    if (r.executableUsers.length > 0) {
+      // Any user but `all` may launch public images too, so this is: public, or owned by or granted to one of the users.
+      const users = JSON.stringify(r.executableUsers.filter((u) => u !== "all").map((u) => (u === "self" ? caller : u)));
+      where.push(`(i.is_public = 1 or ${IN_LIST("i.owner_id")} or exists (select 1 from launch_permissions p where p.image_id = i.id and ${IN_LIST("p.user_id")}))`);
+      params.push(users, users);
+    }
+    const onMappings: ((mappings: BlockDeviceMapping[]) => boolean)[] = [];
     for (const f of r.filters) {
-      const matches = filterMatcher(f, op);
-      images = images.filter(matches);
+      const m = filterMatcher(f, op);
+      if (typeof m === "function") onMappings.push(m);
+      else {
+        where.push(m.sql);
+        params.push(...m.params);
+      }
     }
     const start = r.nextToken ? decodeToken(r.nextToken) : 0;
-    const end = r.maxResults !== undefined ? start + r.maxResults : images.length;
-    return { images: images.slice(start, end), ...(end < images.length ? { nextToken: Buffer.from(String(end)).toString("base64url") } : {}) };
+    // The matching ids in listing order, then whole rows, tags and mappings only for the page.
+    const matching = `from images i where ${where.join(" and ")} order by i.created_at, i.id`;
+    let ids: string[];
+    if (onMappings.length === 0) ids = this.db.prepare(`select i.id ${matching}`).pluck().all(...params) as string[];
+    else {
+      const rows = this.db.prepare(`select i.id, i.block_device_mappings ${matching}`).all(...params) as Pick<Row, "id" | "block_device_mappings">[];
+      ids = rows.filter((row) => onMappings.every((m) => m(JSON.parse(row.block_device_mappings) as BlockDeviceMapping[]))).map((row) => row.id);
+    }
+    const end = r.maxResults !== undefined ? start + r.maxResults : ids.length;
+    const page = ids.slice(start, end);
+    const rows = this.db.prepare("select i.* from json_each(?) p join images i on i.id = p.value order by p.key").all(JSON.stringify(page)) as Row[];
+    const tags = this.tags.ofMany(page);
+    return { images: rows.map((row) => this.toImage(row, tags.get(row.id) ?? [])), ...(end < ids.length ? { nextToken: Buffer.from(String(end)).toString("base64url") } : {}) };
   }
 
   deregister(caller: string, region: string, imageId: string): void {
@@ -324,7 +344,8 @@ export class Images {
     return image;
   }
 
-  private manifestPath(location: string): string {
+  /** Where an instance-store image's manifest lives on this machine. */
+  manifestPath(location: string): string {
     const parts = location.split("/");
     if (parts.length < 2 || parts.some((p) => p === "" || p === "." || p === "..") || !location.endsWith(".manifest.xml")) {
       throw new Ec2Error("InvalidManifest", `ImageLocation '${location}' must be bucket/key.manifest.xml`, "RegisterImage");
@@ -363,43 +384,74 @@ export class Images {
   }
 }
 
-/** DescribeImages filters: each name picks the image's values it compares. */
-const FILTERS: Record<string, (i: Image) => (string | undefined)[]> = {
-  architecture: (i) => [i.architecture],
-  "image-id": (i) => [i.imageId],
-  name: (i) => [i.name],
-  description: (i) => [i.description],
-  "owner-id": (i) => [i.ownerId],
-  "is-public": (i) => [String(i.isPublic)],
-  "root-device-type": (i) => [i.rootDeviceType],
-  "root-device-name": (i) => [i.rootDeviceName],
-  "virtualization-type": (i) => [i.virtualizationType],
-  state: (i) => [i.state],
-  "image-type": () => ["machine"],
-  "tag-key": (i) => i.tags.map((t) => t.key),
-  "block-device-mapping.device-name": (i) => i.blockDeviceMappings.map((m) => m.DeviceName),
-  "block-device-mapping.snapshot-id": (i) => i.blockDeviceMappings.map((m) => m.Ebs?.SnapshotId),
-  "block-device-mapping.volume-size": (i) => i.blockDeviceMappings.map((m) => m.Ebs?.VolumeSize?.toString()),
-  "block-device-mapping.volume-type": (i) => i.blockDeviceMappings.map((m) => m.Ebs?.VolumeType),
-  "block-device-mapping.delete-on-termination": (i) => i.blockDeviceMappings.map((m) => m.Ebs?.DeleteOnTermination?.toString()),
+/** DescribeImages filters on an image's own fields: the SQL expression (over `images i`) each compares. */
+const FILTERS: Record<string, string> = {
+  architecture: "i.architecture",
+  "image-id": "i.id",
+  name: "i.name",
+  description: "i.description",
+  "owner-id": "i.owner_id",
+  "is-public": "(case i.is_public when 1 then 'true' else 'false' end)",
+  "root-device-type": "i.root_device_type",
+  "root-device-name": "i.root_device_name",
+  "virtualization-type": "i.virtualization_type",
+  state: "i.state",
+  "image-type": "'machine'",
 };
 
-/** A filter matches when any of its values (`*` and `?` are wildcards, as in EC2) matches any of the image's. */
-function filterMatcher(f: { name: string; values: string[] }, op: string): (i: Image) => boolean {
-  const patterns = f.values.map(wildcard);
-  const any = (values: (string | undefined)[]) => values.some((v) => v !== undefined && patterns.some((p) => p.test(v)));
+/** Filters on the block device mappings, matched on the rows SQL returns: each picks one value of every mapping. */
+const MAPPING_FILTERS: Record<string, (m: BlockDeviceMapping) => string | undefined> = {
+  "block-device-mapping.device-name": (m) => m.DeviceName,
+  "block-device-mapping.snapshot-id": (m) => m.Ebs?.SnapshotId,
+  "block-device-mapping.volume-size": (m) => m.Ebs?.VolumeSize?.toString(),
+  "block-device-mapping.volume-type": (m) => m.Ebs?.VolumeType,
+  "block-device-mapping.delete-on-termination": (m) => m.Ebs?.DeleteOnTermination?.toString(),
+};
+
+/** `expr` is one of the strings of a JSON array parameter. */
+const IN_LIST = (expr: string) => `${expr} in (select value from json_each(?))`;
+
+/**
+ * A filter matches when any of its values (`*` and `?` are wildcards, as in
+ * EC2) matches any of the image's: a SQL condition for the image's fields and
+ * tags (`tag:KEY`, `tag-key`), a predicate for its block device mappings.
+ */
+function filterMatcher(f: { name: string; values: string[] }, op: string): { sql: string; params: string[] } | ((mappings: BlockDeviceMapping[]) => boolean) {
   if (f.name.startsWith("tag:")) {
-    const key = f.name.slice(4);
-    return (i) => any(i.tags.filter((t) => t.key === key).map((t) => t.value));
+    const value = matchesSql("t.value", f.values);
+    return { sql: `exists (select 1 from tags t where t.resource_id = i.id and t.key = ? and ${value.sql})`, params: [f.name.slice(4), ...value.params] };
   }
-  const field = Object.hasOwn(FILTERS, f.name) ? FILTERS[f.name] : undefined;
+  if (f.name === "tag-key") {
+    const key = matchesSql("t.key", f.values);
+    return { sql: `exists (select 1 from tags t where t.resource_id = i.id and ${key.sql})`, params: key.params };
+  }
+  if (Object.hasOwn(FILTERS, f.name)) return matchesSql(FILTERS[f.name]!, f.values);
+  const field = Object.hasOwn(MAPPING_FILTERS, f.name) ? MAPPING_FILTERS[f.name] : undefined;
   if (!field) throw new Ec2Error("InvalidParameterValue", `The filter '${f.name}' is invalid`, op);
-  return (i) => any(field(i));
+  const patterns = f.values.map(wildcard);
+  return (mappings) => mappings.some((m) => {
+    const v = field(m);
+    return v !== undefined && patterns.some((p) => p.test(v));
+  });
 }
 
+/**
+ * `expr` matches one of the values: values without wildcards by equality,
+ * the others with GLOB (case-sensitive, `*` any run, `?` one character, as
+ * `wildcard`), where `[` is the only other special character. NULL matches nothing.
+ */
+function matchesSql(expr: string, values: string[]): { sql: string; params: string[] } {
+  const exact = values.filter((v) => !/[*?]/.test(v));
+  const globs = values.filter((v) => /[*?]/.test(v)).map((v) => v.replace(/\[/g, "[[]"));
+  const terms = [...(exact.length > 0 ? [IN_LIST(expr)] : []), ...(globs.length > 0 ? [`exists (select 1 from json_each(?) where ${expr} glob value)`] : [])];
+  const params = [...(exact.length > 0 ? [JSON.stringify(exact)] : []), ...(globs.length > 0 ? [JSON.stringify(globs)] : [])];
+  return { sql: terms.length > 0 ? `(${terms.join(" or ")})` : "0", params };
+}
+
+/** An EC2 filter value as a regular expression: `*` any run, `?` any one character (a code point, as SQLite's GLOB counts). */
 function wildcard(pattern: string): RegExp {
   const re = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${re}$`, "s");
+  return new RegExp(`^${re}$`, "su");
 }
 
 function decodeToken(token: string): number {

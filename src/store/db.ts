@@ -61,6 +61,29 @@ const MIGRATIONS: string[] = [
      created_at text not null
    );
    create index snapshots_owner on snapshots(region, owner_id);`,
+  // Instances: devices are the volumes made at launch; disks are the boot plan's specs, to boot again after a stop.
+  `create table instances (
+     id text primary key,
+     reservation_id text not null,
+     region text not null,
+     owner_id text not null references accounts(id),
+     image_id text not null,
+     instance_type text not null,
+     launch_index integer not null,
+     state text not null,
+     state_reason text,
+     architecture text not null,
+     virtualization_type text not null,
+     root_device_type text not null,
+     root_device_name text not null,
+     devices text not null,
+     disks text not null,
+     memory_mib integer not null,
+     user_data text,
+     launch_time text not null,
+     milestones text not null
+   );
+   create index instances_owner on instances(region, owner_id);`,
 ];
 
 export type Db = Database.Database;

@@ -1,0 +1,129 @@
+import type { Instance, InstanceState, StateChange } from "../cloud/instances.js";
+import { STATE_CODES } from "../cloud/instances.js";
+import { Ec2Error } from "../errors.js";
+import type { Handler } from "./actions.js";
+import { blockDeviceMappings, boolParam, filters, intParam, listParam, stringParam, tagSpecifications } from "./query.js";
+
+/** The instance actions: RunInstances and the lifecycle, console output, CreateImage. */
+export const INSTANCE_ACTIONS: Record<string, Handler> = {
+  RunInstances: (cloud, { accountId, region, params }) => {
+    const op = "RunInstances";
+    const r = cloud.instances.run(accountId, region, {
+      imageId: stringParam(params, "ImageId", { required: true, op }),
+      instanceType: stringParam(params, "InstanceType", { op }),
+      minCount: intParam(params, "MinCount", { required: true, op }),
+      maxCount: intParam(params, "MaxCount", { required: true, op }),
+      blockDeviceMappings: blockDeviceMappings(params, "BlockDeviceMapping", op),
+      userData: stringParam(params, "UserData", { op }),
+      tags: tagsFor(params, "instance", op),
+    });
+    return { reservationId: r.reservationId, ownerId: r.ownerId, groupSet: [], instancesSet: r.instances.map(instanceXml) };
+  },
+
+  DescribeInstances: (cloud, { accountId, region, params }) => {
+    const op = "DescribeInstances";
+    const list = cloud.instances.describe(accountId, region, { instanceIds: listParam(params, "InstanceId", op), filters: filters(params, op) });
+    const byReservation = new Map<string, Instance[]>();
+    for (const i of list) byReservation.set(i.reservationId, [...(byReservation.get(i.reservationId) ?? []), i]);
+    return {
+      reservationSet: [...byReservation].map(([reservationId, instances]) => ({ reservationId, ownerId: instances[0]!.ownerId, groupSet: [], instancesSet: instances.map(instanceXml) })),
+    };
+  },
+
+  DescribeInstanceStatus: (cloud, { accountId, region, params }) => {
+    const op = "DescribeInstanceStatus";
+    const all = boolParam(params, "IncludeAllInstances", { op }) ?? false;
+    const list = cloud.instances.describe(accountId, region, { instanceIds: listParam(params, "InstanceId", op), filters: [] }).filter((i) => all || i.state === "running");
+    return {
+      instanceStatusSet: list.map((i) => {
+        // The instance status check passes once the guest has shown the user-space marker.
+        const reached = i.milestones.some((m) => m.name === "until");
+        const status = i.state !== "running" ? "not-applicable" : reached ? "ok" : "initializing";
+        const check = i.state !== "running" ? "not-applicable" : reached ? "passed" : "initializing";
+        return {
+          instanceId: i.instanceId,
+          availabilityZone: `${i.region}a`,
+          instanceState: stateXml(i.state),
+          systemStatus: { status: i.state === "running" ? "ok" : "not-applicable", details: [{ name: "reachability", status: i.state === "running" ? "passed" : "not-applicable" }] },
+          instanceStatus: { status, details: [{ name: "reachability", status: check }] },
+        };
+      }),
+    };
+  },
+
+  StopInstances: (cloud, { accountId, region, params }) => ({ instancesSet: cloud.instances.stop(accountId, region, listParam(params, "InstanceId", "StopInstances")).map(changeXml) }),
+  StartInstances: (cloud, { accountId, region, params }) => ({ instancesSet: cloud.instances.start(accountId, region, listParam(params, "InstanceId", "StartInstances")).map(changeXml) }),
+  TerminateInstances: (cloud, { accountId, region, params }) => ({ instancesSet: cloud.instances.terminate(accountId, region, listParam(params, "InstanceId", "TerminateInstances")).map(changeXml) }),
+  RebootInstances: (cloud, { accountId, region, params }) => {
+    cloud.instances.reboot(accountId, region, listParam(params, "InstanceId", "RebootInstances"));
+    return { return: true };
+  },
+
+  GetConsoleOutput: (cloud, { accountId, region, params }) => {
+    const op = "GetConsoleOutput";
+    const instanceId = stringParam(params, "InstanceId", { required: true, op })!;
+    const { output, timestamp } = cloud.instances.consoleOutput(accountId, region, instanceId);
+    return { instanceId, timestamp, output: output.toString("base64") };
+  },
+
+  CreateImage: async (cloud, { accountId, region, params }) => {
+    const op = "CreateImage";
+    const tags = tagsFor(params, "image", op);
+    const image = await cloud.instances.createImage(accountId, region, {
+      instanceId: stringParam(params, "InstanceId", { required: true, op })!,
+      name: stringParam(params, "Name", { required: true, op })!,
+      description: stringParam(params, "Description", { op }),
+      noReboot: boolParam(params, "NoReboot", { op }) ?? false,
+      blockDeviceMappings: blockDeviceMappings(params, "BlockDeviceMapping", op),
+    });
+    if (tags.length > 0) cloud.tags.set([image.imageId], tags, op);
+    return { imageId: image.imageId };
+  },
+};
+
+function tagsFor(params: URLSearchParams, resourceType: string, op: string) {
+  const specs = tagSpecifications(params, op);
+  for (const s of specs) {
+    if (s.resourceType !== resourceType && !(op === "RunInstances" && s.resourceType === "volume")) {
+      throw new Ec2Error("InvalidParameterValue", `'${s.resourceType}' is not a valid taggable resource type for this operation.`, op);
+    }
+  }
+  return specs.filter((s) => s.resourceType === resourceType).flatMap((s) => s.tags);
+}
+
+function stateXml(state: InstanceState) {
+  return { code: STATE_CODES[state], name: state };
+}
+
+function changeXml(c: StateChange) {
+  return { instanceId: c.instanceId, currentState: stateXml(c.current), previousState: stateXml(c.previous) };
+}
+
+/** An instance in EC2's XML shape (DescribeInstances' instancesSet item). */
+function instanceXml(i: Instance): Record<string, unknown> {
+  return {
+    instanceId: i.instanceId,
+    imageId: i.imageId,
+    instanceState: stateXml(i.state),
+    privateDnsName: "",
+    dnsName: "",
+    reason: i.stateReason?.message ?? "",
+    amiLaunchIndex: i.launchIndex,
+    productCodes: [],
+    instanceType: i.instanceType,
+    launchTime: i.launchTime,
+    placement: { availabilityZone: `${i.region}a`, tenancy: "default" },
+    monitoring: { state: "disabled" },
+    groupSet: [],
+    stateReason: i.stateReason ? { code: i.stateReason.code, message: i.stateReason.message } : undefined,
+    architecture: i.architecture,
+    rootDeviceType: i.rootDeviceType,
+    rootDeviceName: i.rootDeviceName,
+    blockDeviceMapping: i.devices
+      .filter((d) => d.volumeId)
+      .map((d) => ({ deviceName: d.deviceName, ebs: { volumeId: d.volumeId, status: "attached", attachTime: d.attachTime, deleteOnTermination: d.deleteOnTermination ?? false } })),
+    virtualizationType: i.virtualizationType,
+    hypervisor: "xen",
+    tagSet: i.tags,
+  };
+}

@@ -1,0 +1,212 @@
+import {
+  CreateImageCommand,
+  DeregisterImageCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeInstanceStatusCommand,
+  GetConsoleOutputCommand,
+  RebootInstancesCommand,
+  RegisterImageCommand,
+  RunInstancesCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
+  TerminateInstancesCommand,
+  type EC2Client,
+  type Instance,
+} from "@aws-sdk/client-ec2";
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Credentials } from "../../src/cloud/accounts.js";
+import { createBundle } from "../../src/volumes/bundle.js";
+import { ec2Error, TestEndpoint } from "../ec2.js";
+import { image, MARKER } from "../helpers.js";
+
+const endpoint = new TestEndpoint();
+let owner: Credentials;
+let ec2: EC2Client;
+
+beforeAll(async () => {
+  const { cloud } = await endpoint.start();
+  owner = cloud.accounts.defaultAccount();
+  ec2 = endpoint.ec2(owner);
+});
+afterAll(() => endpoint.dispose());
+
+/** The guest's shell runs this (typed on its console as UserData): it writes a mark to /dev/sdb once, and says whether it found one. */
+const PERSIST_SCRIPT = [
+  "if dd if=/dev/sdb bs=16 count=1 2>/dev/null | grep -q AMIBOOT-PERSIST; then echo FOUND-$((40+2)); else",
+  "printf AMIBOOT-PERSIST | dd of=/dev/sdb conv=fsync 2>/dev/null && echo WROTE-$((40+2)); fi",
+].join(" ");
+const userData = Buffer.from(`${PERSIST_SCRIPT}\n`).toString("base64");
+
+async function registerEbs(file: string, name: string, virtualizationType: "hvm" | "paravirtual" = "hvm"): Promise<string> {
+  const snap = endpoint.cloud.snapshots.importDisk(owner.accountId, "us-east-1", file).snapshotId;
+  const r = await ec2.send(
+    new RegisterImageCommand({ Name: name, Architecture: "i386", VirtualizationType: virtualizationType, RootDeviceName: "/dev/sda1", BlockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: snap } }] }),
+  );
+  return r.ImageId!;
+}
+
+async function describe1(id: string): Promise<Instance> {
+  return (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const waitState = (id: string, state: string) => waitFor(`${id} ${state}`, async () => ((await describe1(id)).State!.Name === state ? true : undefined));
+const consoleText = async (id: string) => Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: id }))).Output ?? "", "base64").toString("latin1");
+const waitConsole = (id: string, text: string | RegExp) =>
+  waitFor(`${id} console ${String(text)}`, async () => {
+    const c = await consoleText(id);
+    return (typeof text === "string" ? c.includes(text) : text.test(c)) ? c : undefined;
+  });
+
+describe("instances through the EC2 API", () => {
+  it("runs an EBS-backed HVM image to its marker; stop keeps the volumes, start finds the data, CreateImage carries it", async () => {
+    const imageId = await registerEbs(image("hvm-linux.img"), "hvm-lifecycle");
+    const run = await ec2.send(
+      new RunInstancesCommand({
+        ImageId: imageId,
+        InstanceType: "t1.micro",
+        MinCount: 1,
+        MaxCount: 1,
+        UserData: userData,
+        BlockDeviceMappings: [{ DeviceName: "/dev/sdb", Ebs: { VolumeSize: 1 } }],
+        TagSpecifications: [{ ResourceType: "instance", Tags: [{ Key: "Name", Value: "lifecycle" }] }],
+      }),
+    );
+    const id = run.Instances![0]!.InstanceId!;
+    expect(run.Instances![0]!).toMatchObject({ ImageId: imageId, InstanceType: "t1.micro", State: { Code: 0, Name: "pending" }, Tags: [{ Key: "Name", Value: "lifecycle" }] });
+    await waitState(id, "running");
+    await waitFor("status ok", async () => {
+      const s = (await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: [id] }))).InstanceStatuses![0];
+      return s?.InstanceStatus?.Status === "ok" ? s : undefined;
+    });
+    expect(await consoleText(id)).toContain(MARKER);
+    await waitConsole(id, /^WROTE-42/m);
+    const running = await describe1(id);
+    expect(running.BlockDeviceMappings!.map((m) => m.DeviceName)).toEqual(["/dev/sda1", "/dev/sdb"]);
+    const dataVolume = running.BlockDeviceMappings![1]!.Ebs!.VolumeId!;
+
+    const stop = await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
+    expect(stop.StoppingInstances![0]).toMatchObject({ InstanceId: id, PreviousState: { Name: "running" }, CurrentState: { Name: "stopping", Code: 64 } });
+    await waitState(id, "stopped");
+    expect((await describe1(id)).StateReason).toMatchObject({ Code: "Client.UserInitiatedShutdown" });
+    expect(endpoint.cloud.volumes.getVolume(dataVolume).id).toBe(dataVolume);
+    expect(await ec2Error(ec2.send(new RebootInstancesCommand({ InstanceIds: [id] })))).toMatchObject({ name: "IncorrectInstanceState" });
+
+    await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
+    await waitState(id, "running");
+    await waitConsole(id, /^FOUND-42/m);
+
+    // CreateImage (with the reboot): the new image's data volume holds what the guest wrote.
+    const { ImageId: created } = await ec2.send(new CreateImageCommand({ InstanceId: id, Name: "made-from-instance" }));
+    const made = (await ec2.send(new DescribeImagesCommand({ ImageIds: [created!] }))).Images![0]!;
+    expect(made).toMatchObject({ State: "available", VirtualizationType: "hvm", RootDeviceType: "ebs" });
+    expect(made.BlockDeviceMappings!.map((m) => m.DeviceName)).toEqual(["/dev/sda1", "/dev/sdb"]);
+    await waitState(id, "running");
+    await waitConsole(id, /^FOUND-42/m);
+    const second = (await ec2.send(new RunInstancesCommand({ ImageId: created, InstanceType: "t1.micro", MinCount: 1, MaxCount: 1, UserData: userData }))).Instances![0]!.InstanceId!;
+    await waitConsole(second, /^FOUND-42/m);
+
+    // Terminate: the root (DeleteOnTermination) goes, the added data volume stays.
+    const term = await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id, second] }));
+    expect(term.TerminatingInstances!.map((t) => t.CurrentState!.Name)).toEqual(["shutting-down", "shutting-down"]);
+    await waitState(id, "terminated");
+    await waitState(second, "terminated");
+    expect(() => endpoint.cloud.volumes.getVolume(running.BlockDeviceMappings![0]!.Ebs!.VolumeId!)).toThrow();
+    expect(endpoint.cloud.volumes.getVolume(dataVolume).id).toBe(dataVolume);
+    expect(await ec2Error(ec2.send(new StartInstancesCommand({ InstanceIds: [id] })))).toMatchObject({ name: "IncorrectInstanceState" });
+    // The console of an ended instance is still there.
+    expect(await consoleText(id)).toContain("FOUND-42");
+  });
+
+  it("runs an instance-store image: stop refused, reboot keeps ephemeral data, terminate", async () => {
+    const bucket = path.join(endpoint.home, "buckets", "bundles");
+    createBundle(image("hvm-linux.img"), { bucket, prefix: "hvm-is" });
+    const { ImageId } = await ec2.send(new RegisterImageCommand({ Name: "hvm-instance-store", ImageLocation: "bundles/hvm-is.manifest.xml", Architecture: "i386", VirtualizationType: "hvm" }));
+    await waitFor("image available", async () => ((await ec2.send(new DescribeImagesCommand({ ImageIds: [ImageId!] }))).Images![0]!.State === "available" ? true : undefined));
+    const id = (
+      await ec2.send(new RunInstancesCommand({ ImageId, InstanceType: "t1.micro", MinCount: 1, MaxCount: 1, UserData: userData, BlockDeviceMappings: [{ DeviceName: "/dev/sdb", VirtualName: "ephemeral0" }] }))
+    ).Instances![0]!.InstanceId!;
+    await waitConsole(id, /^WROTE-42/m);
+    expect((await describe1(id)).RootDeviceType).toBe("instance-store");
+    expect(await ec2Error(ec2.send(new StopInstancesCommand({ InstanceIds: [id] })))).toMatchObject({
+      name: "UnsupportedOperation",
+      message: `The instance '${id}' does not have an 'ebs' root device type and cannot be stopped.`,
+    });
+    await ec2.send(new RebootInstancesCommand({ InstanceIds: [id] }));
+    const after = await waitConsole(id, /^FOUND-42/m);
+    expect(after.split(MARKER).length - 1).toBe(2);
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    await waitState(id, "terminated");
+  });
+
+  it("boots a PV image through the shim, and a deregistered image's instance carries on", async () => {
+    const imageId = await registerEbs(image("pv-linux.img"), "pv-instance", "paravirtual");
+    const id = (await ec2.send(new RunInstancesCommand({ ImageId: imageId, InstanceType: "t1.micro", MinCount: 1, MaxCount: 1 }))).Instances![0]!.InstanceId!;
+    await ec2.send(new DeregisterImageCommand({ ImageId: imageId }));
+    const text = await waitConsole(id, MARKER);
+    expect(text).toContain("amiboot PV-GRUB shim: booting entry 0");
+    expect((await describe1(id)).State!.Name).toBe("running");
+    expect(await ec2Error(ec2.send(new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1 })))).toMatchObject({ name: "InvalidAMIID.Unavailable" });
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    await waitState(id, "terminated");
+  });
+
+  it("contains hostile guests: one that spins, one that halts; others are unaffected", async () => {
+    const spin = path.join(endpoint.home, "spin.img");
+    const sector = Buffer.alloc(512 * 2048);
+    sector.set([0xeb, 0xfe], 0); // jmp $
+    sector.set([0x55, 0xaa], 510);
+    fs.writeFileSync(spin, sector);
+    const spinner = await registerEbs(spin, "spins-forever");
+    const halter = await registerEbs(image("mbr.img"), "halts-at-once");
+    const s = (await ec2.send(new RunInstancesCommand({ ImageId: spinner, InstanceType: "t1.micro", MinCount: 1, MaxCount: 1 }))).Instances![0]!.InstanceId!;
+    const h = (await ec2.send(new RunInstancesCommand({ ImageId: halter, InstanceType: "t1.micro", MinCount: 1, MaxCount: 1 }))).Instances![0]!.InstanceId!;
+    await waitState(s, "running");
+    // The halting guest's VM ends: an EBS instance stops, with the reason.
+    await waitState(h, "stopped");
+    expect((await describe1(h)).StateReason).toMatchObject({ Code: "Client.InstanceInitiatedShutdown" });
+    const st = (await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: [s] }))).InstanceStatuses![0]!;
+    expect(st.InstanceStatus!.Status).toBe("initializing");
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [s] }));
+    await waitState(s, "terminated");
+  });
+
+  it("answers wrong calls with EC2's errors", async () => {
+    expect(await ec2Error(ec2.send(new DescribeInstancesCommand({ InstanceIds: ["i-123"] })))).toMatchObject({ name: "InvalidInstanceID.Malformed" });
+    expect(await ec2Error(ec2.send(new StopInstancesCommand({ InstanceIds: ["i-0123456789abcdef0"] })))).toMatchObject({ name: "InvalidInstanceID.NotFound" });
+    const x64 = endpoint.cloud.snapshots.importDisk(owner.accountId, "us-east-1", image("mbr.img")).snapshotId;
+    const { ImageId } = await ec2.send(new RegisterImageCommand({ Name: "x64", Architecture: "x86_64", VirtualizationType: "hvm", RootDeviceName: "/dev/sda1", BlockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: x64 } }] }));
+    expect(await ec2Error(ec2.send(new RunInstancesCommand({ ImageId, MinCount: 1, MaxCount: 1 })))).toMatchObject({ name: "UnsupportedOperation", message: expect.stringContaining("x86_64") });
+    const i386 = await registerEbs(image("mbr.img"), "small-one");
+    expect(await ec2Error(ec2.send(new RunInstancesCommand({ ImageId: i386, InstanceType: "z9.huge", MinCount: 1, MaxCount: 1 })))).toMatchObject({ name: "InvalidParameterValue", message: expect.stringContaining("z9.huge") });
+    expect(await ec2Error(ec2.send(new RunInstancesCommand({ ImageId: i386, MinCount: 2, MaxCount: 1 })))).toMatchObject({ name: "InvalidParameterValue" });
+    expect(await ec2Error(ec2.send(new RunInstancesCommand({ ImageId: i386, MinCount: 1, MaxCount: 1, UserData: "%%%not base64" })))).toMatchObject({ name: "InvalidParameterValue" });
+  });
+
+  it("stops its running EBS instances when the server restarts, volumes intact", async () => {
+    const imageId = await registerEbs(image("mbr.img"), "restart-me");
+    const spin = (await ec2.send(new DescribeImagesCommand({ Filters: [{ Name: "name", Values: ["spins-forever"] }] }))).Images![0]!.ImageId!;
+    const id = (await ec2.send(new RunInstancesCommand({ ImageId: spin, InstanceType: "t1.micro", MinCount: 1, MaxCount: 1 }))).Instances![0]!.InstanceId!;
+    await waitState(id, "running");
+    const root = (await describe1(id)).BlockDeviceMappings![0]!.Ebs!.VolumeId!;
+    await endpoint.restart();
+    ec2 = endpoint.ec2(owner);
+    const after = await describe1(id);
+    expect(after.State!.Name).toBe("stopped");
+    expect(after.StateReason!.Code).toBe("Server.InternalError");
+    expect(endpoint.cloud.volumes.getVolume(root).id).toBe(root);
+    expect(imageId).toMatch(/^ami-/);
+  });
+});
