@@ -1,5 +1,6 @@
 import {
   CopyImageCommand,
+  CreateImageCommand,
   CreateTagsCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
@@ -113,6 +114,18 @@ export function addImageCommands(program: Command): void {
       runCommand(
         o.json,
         async () => ({ imageId: (await ec2(o).send(new CopyImageCommand({ SourceImageId: id, SourceRegion: o.sourceRegion, Name: o.name, CopyImageTags: o.copyTags === true }))).ImageId! }),
+        (r) => `${r.imageId}\n`,
+      ),
+    );
+
+  client(image.command("create").description("an image from an EBS-backed instance: its volumes snapshotted (incrementally)").argument("<instance-id>"))
+    .requiredOption("-n, --name <name>", "image name")
+    .option("-d, --description <text>", "description")
+    .option("--no-reboot", "snapshot the running guest as it is (crash-consistent) instead of stopping it first")
+    .action((id: string, o: ClientFlags & { name: string; description?: string; reboot: boolean }) =>
+      runCommand(
+        o.json,
+        async () => ({ imageId: (await ec2(o).send(new CreateImageCommand({ InstanceId: id, Name: o.name, NoReboot: !o.reboot, ...(o.description ? { Description: o.description } : {}) }))).ImageId! }),
         (r) => `${r.imageId}\n`,
       ),
     );

@@ -5,6 +5,7 @@ import { EXIT } from "./exit-codes.js";
 import { addBundleCommand } from "./bundle-command.js";
 import { addImageCommands } from "./image-commands.js";
 import { addInspectCommand } from "./inspect-command.js";
+import { addInstanceCommands } from "./instance-commands.js";
 import { addServeCommand } from "./serve-command.js";
 import { addVolumeCommands } from "./volume-commands.js";
 
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   addBundleCommand(program);
   addServeCommand(program);
   addImageCommands(program);
+  addInstanceCommands(program);
   return program;
 }
 

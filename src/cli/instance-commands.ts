@@ -1,0 +1,180 @@
+import {
+  DescribeInstancesCommand,
+  DescribeInstanceStatusCommand,
+  GetConsoleOutputCommand,
+  RebootInstancesCommand,
+  RunInstancesCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
+  TerminateInstancesCommand,
+  type EC2Client,
+  type Instance,
+  type InstanceStateChange,
+} from "@aws-sdk/client-ec2";
+import type { Command } from "commander";
+import fs from "node:fs";
+import { Ec2Error } from "../errors.js";
+import { clientOptions, ec2, type ClientFlags } from "./endpoint.js";
+import { parseNumber } from "./parse.js";
+import { runCommand, table } from "./run.js";
+
+interface RunResult {
+  instanceId: string;
+  state: string;
+  /** From RunInstances to the instance's status check passing (the marker seen). */
+  secondsToUserSpace?: number;
+}
+
+interface RunFlags extends ClientFlags {
+  type?: string;
+  count: number;
+  userData?: string;
+  userDataFile?: string;
+  wait: boolean;
+  timeout: number;
+}
+
+/** `amiboot run` and `amiboot instance …`, `amiboot console`: clients of the EC2 endpoint. */
+export function addInstanceCommands(program: Command): void {
+  clientOptions(
+    program
+      .command("run")
+      .description("launch instances of an AMI and wait until each shows the user-space marker")
+      .argument("<image-id>")
+      .option("-t, --type <type>", "instance type (guest memory; see README)", "m1.small")
+      .option("-c, --count <n>", "how many instances", parseNumber, 1)
+      .option("--user-data <text>", "UserData, typed on the guest's serial console once it is ready for input")
+      .option("--user-data-file <file>", "UserData from a file")
+      .option("--no-wait", "return as soon as the instances are pending")
+      .option("--timeout <seconds>", "how long to wait for the marker", parseNumber, 300),
+  ).action((imageId: string, o: RunFlags) =>
+    runCommand(
+      o.json,
+      async () => {
+        const client = ec2(o);
+        const userData = o.userDataFile !== undefined ? fs.readFileSync(o.userDataFile) : o.userData !== undefined ? Buffer.from(o.userData) : undefined;
+        const t0 = performance.now();
+        const r = await client.send(
+          new RunInstancesCommand({ ImageId: imageId, InstanceType: o.type as never, MinCount: o.count, MaxCount: o.count, ...(userData ? { UserData: userData.toString("base64") } : {}) }),
+        );
+        const ids = (r.Instances ?? []).map((i) => i.InstanceId!);
+        const ready = o.wait ? await waitForMarker(client, ids, t0, o.timeout, !o.json) : undefined;
+        return { reservationId: r.ReservationId, instances: ids.map((id): RunResult => (ready ? { instanceId: id, state: "running", secondsToUserSpace: ready.get(id)! } : { instanceId: id, state: "pending" })) };
+      },
+      (r) => r.instances.map((i) => `${i.instanceId}  ${i.state}${i.secondsToUserSpace !== undefined ? `  user space after ${i.secondsToUserSpace.toFixed(1)} s` : ""}\n`).join(""),
+    ),
+  );
+
+  const instance = program.command("instance").description("instances, through the EC2 endpoint started by 'amiboot serve'");
+  clientOptions(instance.command("list").description("your instances in --region")).action((o: ClientFlags) =>
+    runCommand(
+      o.json,
+      async () => (await ec2(o).send(new DescribeInstancesCommand({}))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [],
+      (list) =>
+        table(
+          ["INSTANCE", "IMAGE", "STATE", "TYPE", "ROOT", "VIRT", "LAUNCHED", "NAME"],
+          list.map((i) => [i.InstanceId ?? "", i.ImageId ?? "", i.State?.Name ?? "", i.InstanceType ?? "", i.RootDeviceType ?? "", i.VirtualizationType ?? "", i.LaunchTime?.toISOString() ?? "", nameTag(i)]),
+        ),
+    ),
+  );
+  clientOptions(instance.command("show").description("one instance in full").argument("<instance-id>")).action((id: string, o: ClientFlags) =>
+    runCommand(o.json, async () => (await ec2(o).send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!, showInstance),
+  );
+  const change = (name: string, what: string, send: (client: EC2Client, ids: string[]) => Promise<InstanceStateChange[] | undefined>) =>
+    clientOptions(instance.command(name).description(what).argument("<instance-id...>")).action((ids: string[], o: ClientFlags) =>
+      runCommand(
+        o.json,
+        async (): Promise<InstanceStateChange[]> => (await send(ec2(o), ids)) ?? ids.map((id) => ({ InstanceId: id })),
+        (list) => list.map((c) => `${c.InstanceId}  ${c.PreviousState?.Name ?? ""}${c.CurrentState ? ` -> ${c.CurrentState.Name}` : "rebooting"}\n`).join(""),
+      ),
+    );
+  change("stop", "stop EBS-backed instances (volumes kept; the guest is powered off, so sync first)", async (c, ids) => (await c.send(new StopInstancesCommand({ InstanceIds: ids }))).StoppingInstances);
+  change("start", "start stopped instances from their kept volumes", async (c, ids) => (await c.send(new StartInstancesCommand({ InstanceIds: ids }))).StartingInstances);
+  change("terminate", "terminate instances (DeleteOnTermination volumes and instance-store data go)", async (c, ids) => (await c.send(new TerminateInstancesCommand({ InstanceIds: ids }))).TerminatingInstances);
+  change("reboot", "reset the machines (instance-store data kept)", async (c, ids) => {
+    await c.send(new RebootInstancesCommand({ InstanceIds: ids }));
+    return undefined;
+  });
+
+  clientOptions(
+    program
+      .command("console")
+      .description("an instance's serial console output (the last 64 KiB)")
+      .argument("<instance-id>")
+      .option("-f, --follow", "keep printing what the guest writes until it stops or Ctrl-C"),
+  ).action(async (id: string, o: ClientFlags & { follow?: boolean }) => {
+    if (!o.follow || o.json) {
+      return runCommand(
+        o.json,
+        async () => {
+          const r = await ec2(o).send(new GetConsoleOutputCommand({ InstanceId: id, Latest: true }));
+          return { instanceId: id, timestamp: r.Timestamp, output: Buffer.from(r.Output ?? "", "base64").toString("latin1") };
+        },
+        (r) => r.output,
+      );
+    }
+    return runCommand(false, () => follow(ec2(o), id), () => "");
+  });
+}
+
+/** Polls the instances until each is running with its status check passed (the marker seen); progress on stderr. */
+async function waitForMarker(client: EC2Client, ids: string[], t0: number, timeoutSeconds: number, progress: boolean): Promise<Map<string, number>> {
+  const ready = new Map<string, number>();
+  let last = "";
+  while (ready.size < ids.length) {
+    const elapsed = (performance.now() - t0) / 1000;
+    if (elapsed > timeoutSeconds) throw new Ec2Error("BootTimeout", `${ids.filter((id) => !ready.has(id)).join(", ")} did not reach the marker within ${timeoutSeconds} s`, "run");
+    const statuses = (await client.send(new DescribeInstanceStatusCommand({ InstanceIds: ids, IncludeAllInstances: true }))).InstanceStatuses ?? [];
+    for (const s of statuses) {
+      const state = s.InstanceState?.Name;
+      if (state === "stopped" || state === "terminated") {
+        const i = (await client.send(new DescribeInstancesCommand({ InstanceIds: [s.InstanceId!] }))).Reservations![0]!.Instances![0]!;
+        throw new Ec2Error("InstanceFailed", `${s.InstanceId} is ${state}: ${i.StateReason?.Message ?? "no reason given"}`, "run");
+      }
+      if (s.InstanceStatus?.Status === "ok" && !ready.has(s.InstanceId!)) ready.set(s.InstanceId!, Math.round(elapsed * 10) / 10);
+    }
+    const line = statuses.map((s) => `${s.InstanceId} ${s.InstanceState?.Name}${ready.has(s.InstanceId!) ? " (user space)" : ""}`).join(", ");
+    if (progress && process.stderr.isTTY && line !== last) process.stderr.write(`\r\x1b[K${elapsed.toFixed(0)} s: ${line}`);
+    last = line;
+    if (ready.size < ids.length) await new Promise((r) => setTimeout(r, 250));
+  }
+  if (progress && process.stderr.isTTY) process.stderr.write("\r\x1b[K");
+  return ready;
+}
+
+/** Prints the console as it grows, until the instance is no longer running. */
+async function follow(client: EC2Client, id: string): Promise<void> {
+  let seen = Buffer.alloc(0);
+  for (;;) {
+    const out = Buffer.from((await client.send(new GetConsoleOutputCommand({ InstanceId: id, Latest: true }))).Output ?? "", "base64");
+    process.stdout.write(out.subarray(overlap(seen, out)));
+    seen = out;
+    const state = (await client.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!.State?.Name;
+    if (state !== "running" && state !== "pending") return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Where `next` goes beyond `prev`: the console is a sliding 64 KiB window, so find prev's tail in next. */
+function overlap(prev: Buffer, next: Buffer): number {
+  if (prev.length === 0) return 0;
+  if (next.length >= prev.length && next.subarray(0, prev.length).equals(prev)) return prev.length;
+  const tail = prev.subarray(Math.max(0, prev.length - 256));
+  const at = next.lastIndexOf(tail);
+  return at < 0 ? 0 : at + tail.length;
+}
+
+function nameTag(i: Instance): string {
+  return i.Tags?.find((t) => t.Key === "Name")?.Value ?? "";
+}
+
+function showInstance(i: Instance): string {
+  return [
+    `${i.InstanceId}  ${i.State?.Name}${nameTag(i) ? `  (${nameTag(i)})` : ""}`,
+    `  image ${i.ImageId}, ${i.InstanceType}, ${i.Architecture}, ${i.VirtualizationType}, root ${i.RootDeviceType} ${i.RootDeviceName}`,
+    `  launched ${i.LaunchTime?.toISOString()}`,
+    ...(i.StateReason?.Message ? [`  reason: ${i.StateReason.Message}`] : []),
+    ...(i.BlockDeviceMappings ?? []).map((m) => `  ${m.DeviceName}: ${m.Ebs?.VolumeId ?? ""}${m.Ebs?.DeleteOnTermination ? " (deleted on termination)" : ""}`),
+    ...((i.Tags ?? []).length ? [`  tags: ${(i.Tags ?? []).map((t) => `${t.Key}=${t.Value}`).join(", ")}`] : []),
+  ].join("\n") + "\n";
+}
