@@ -60,7 +60,7 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
     const noteMilestones = (found: Milestone[]) => {
       for (const m of found) {
         post({ type: "milestone", milestone: m });
-        if (m.name === "until") end("until");
+        if (m.name === "until" && !plan.keepRunning) end("until");
         else if (m.name === "poweroff") end("poweroff");
       }
     };
