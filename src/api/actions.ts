@@ -3,7 +3,7 @@ import { filterPredicate, paginate } from "../cloud/filters.js";
 import { INSTANCE_ACTIONS } from "./instance-actions.js";
 import type { Image } from "../cloud/images.js";
 import type { Snapshot } from "../cloud/snapshots.js";
-import { REGIONS } from "../cloud/regions.js";
+import { checkRegion, REGIONS } from "../cloud/regions.js";
 import { Ec2Error } from "../errors.js";
 import { blockDeviceMappings, boolParam, filters, intParam, listParam, stringParam, structList, tagSpecifications, type QueryParams } from "./query.js";
 
@@ -128,7 +128,7 @@ const ACTIONS: Record<string, Handler> = {
 
   CopyImage: (cloud, { accountId, region, params }) => {
     const op = "CopyImage";
-    const copy = cloud.images.copy(accountId, stringParam(params, "SourceRegion", { required: true, op })!, region, {
+    const copy = cloud.images.copy(accountId, checkRegion(stringParam(params, "SourceRegion", { required: true, op })!, "SourceRegion"), region, {
       sourceImageId: stringParam(params, "SourceImageId", { required: true, op })!,
       name: stringParam(params, "Name", { required: true, op })!,
       description: stringParam(params, "Description", { op }),
@@ -176,7 +176,19 @@ function snapshotXml(s: Snapshot): Record<string, unknown> {
 export function dispatch(cloud: Cloud, action: string, call: Call): Record<string, unknown> | Promise<Record<string, unknown>> {
   const handler = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : Object.hasOwn(INSTANCE_ACTIONS, action) ? INSTANCE_ACTIONS[action] : undefined;
   if (!handler) throw new Ec2Error("InvalidAction", `The action ${action} is not valid for this web service.`, "dispatch");
+  if (boolParam(call.params, "DryRun", { op: action })) return dryRun(cloud, action, call, handler);
   return handler(cloud, call);
+}
+
+/**
+ * DryRun: the caller is authenticated (the server checked SigV4) and the
+ * action exists. A read-only action also runs, so its parameter and
+ * permission errors come back as they would; a changing action is not run,
+ * so only those checks stand behind its "would have succeeded".
+ */
+async function dryRun(cloud: Cloud, action: string, call: Call, handler: Handler): Promise<never> {
+  if (/^(Describe|Get)/.test(action)) await handler(cloud, call);
+  throw new Ec2Error("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", action);
 }
 
 /** An image in DescribeImages' XML shape. */

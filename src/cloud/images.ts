@@ -110,7 +110,7 @@ export class Images {
     if (rootDeviceName === undefined) throw new Ec2Error("MissingParameter", "The request must contain the parameter rootDeviceName", op);
     if (rootDeviceType === "instance-store") {
       // The manifest must parse now; every part is verified when an instance launches.
-      readManifest(this.manifestPath(r.imageLocation!));
+      this.withoutHostPaths(() => readManifest(this.manifestPath(r.imageLocation!)));
     }
     resolveMappings({ rootDeviceName, image: r.blockDeviceMappings, snapshotSizeGiB: this.volumes.snapshotSizeGiB, maxDisks: Number.POSITIVE_INFINITY, rootKind: rootDeviceType, op });
     const image: Image = {
@@ -152,7 +152,7 @@ export class Images {
     try {
       await verifyBundle(this.manifestPath(location));
     } catch (err) {
-      reason = err instanceof Ec2Error ? err.message : String(err);
+      reason = this.hideHostPaths(err instanceof Ec2Error ? err.message : String(err));
     }
     try {
       this.db
@@ -342,6 +342,20 @@ export class Images {
     const image = row ? this.toImage(row) : undefined;
     if (!image || !this.canSee(caller, image)) throw new Ec2Error("InvalidAMIID.NotFound", `The image id '[${imageId}]' does not exist`, op);
     return image;
+  }
+
+  /** Bundle errors name files by their bucket location, not by where the server keeps buckets. */
+  private hideHostPaths(message: string): string {
+    return message.replaceAll(this.bucketsDir + path.sep, "");
+  }
+
+  private withoutHostPaths<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof Ec2Error) throw new Ec2Error(err.code, this.hideHostPaths(err.message), err.op);
+      throw err;
+    }
   }
 
   /** Where an instance-store image's manifest lives on this machine. */

@@ -1,4 +1,5 @@
 import {
+  CopyImageCommand,
   CreateTagsCommand,
   DeleteSnapshotCommand,
   DescribeImagesCommand,
@@ -109,5 +110,23 @@ describe("instance-store images: pending until the bundle verifies", () => {
     endpoint.cloud.db.prepare("update images set state = 'pending' where id = ?").run(image_.imageId);
     await endpoint.restart();
     expect(await stateOf(image_.imageId, (s) => s !== "pending")).toMatchObject({ State: "available" });
+  });
+});
+
+describe("edge cases real clients send", () => {
+  it("answers DryRun with DryRunOperation (412) and changes nothing", async () => {
+    expect(await ec2Error(endpoint.ec2(owner).send(new DescribeImagesCommand({ DryRun: true })))).toMatchObject({ name: "DryRunOperation", status: 412 });
+    expect(await ec2Error(endpoint.ec2(owner).send(new DescribeImagesCommand({ DryRun: true, ImageIds: ["ami-bad"] })))).toMatchObject({ name: "InvalidAMIID.Malformed" });
+    const dry = await ec2Error(endpoint.ec2(owner).send(new RegisterImageCommand({ DryRun: true, Name: "never-made", RootDeviceName: "/dev/sda1", BlockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: snap } }] })));
+    expect(dry).toMatchObject({ name: "DryRunOperation" });
+    expect((await endpoint.ec2(owner).send(new DescribeImagesCommand({ Filters: [{ Name: "name", Values: ["never-made"] }] }))).Images).toEqual([]);
+  });
+
+  it("names an unknown source region, and keeps the server's paths out of bundle errors", async () => {
+    const { ImageId } = await registerOn(owner, snap, "copy-source");
+    expect(await ec2Error(endpoint.ec2(owner).send(new CopyImageCommand({ SourceImageId: ImageId, SourceRegion: "mars-1", Name: "x" })))).toMatchObject({ name: "InvalidParameterValue", message: expect.stringContaining("mars-1") });
+    const e = await ec2Error(endpoint.ec2(owner).send(new RegisterImageCommand({ Name: "no-bundle", ImageLocation: "bundles/missing.manifest.xml", VirtualizationType: "hvm" })));
+    expect(e).toMatchObject({ name: "InvalidManifest", message: expect.stringContaining("bundles/missing.manifest.xml") });
+    expect(e.message).not.toContain(endpoint.home);
   });
 });
