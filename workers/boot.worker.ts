@@ -6,13 +6,18 @@
 import { ConsoleLines } from "../src/boot/console-lines.js";
 import { TextScreen } from "../src/boot/text-screen.js";
 import { BootTimer, kernelRefusal, type Milestone } from "../src/boot/timer.js";
-import { Vm } from "../src/boot/vm.js";
+import { precompileWasm, Vm } from "../src/boot/vm.js";
+import { writeFileAtomically } from "../src/durable-file.js";
+import fs from "node:fs";
 import { Ec2Error } from "../src/errors.js";
 import type { BootOutcome, BootTask, HostMessage, WorkerMessage, WorkerReport } from "../src/pool/protocol.js";
 import type { PvKernel } from "../src/boot/plan.js";
 
 /** How often the worker looks at the CPU, the screen and the clock. */
 const POLL_MS = 20;
+
+// A pooled thread compiles v86 once, before its first VM: later VMs start warm.
+void precompileWasm();
 
 export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
   const post = (m: WorkerMessage) => port.postMessage(m);
@@ -60,6 +65,7 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
     const noteMilestones = (found: Milestone[]) => {
       for (const m of found) {
         post({ type: "milestone", milestone: m });
+        if (m.name === "until" && plan.captureState) captureState(plan.captureState);
         if (m.name === "until" && !plan.keepRunning) end("until");
         else if (m.name === "poweroff") end("poweroff");
       }
@@ -74,6 +80,19 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
           `the kernel in '${plan.name}' refused the CPU: "${line.trim()}". v86 emulates a 32-bit i686 CPU without long mode, so x86_64 kernels cannot boot; use an i386 image`,
           "boot",
         ),
+      );
+    };
+
+    /** Saves the machine at its marker for warm launches; the guest pauses for the copy. */
+    const captureState = (file: string) => {
+      if (fs.existsSync(file)) return;
+      const t0 = performance.now();
+      vm?.saveState().then(
+        (state) => {
+          writeFileAtomically(file, new Uint8Array(state));
+          post({ type: "state-saved", path: file, bytes: state.byteLength, ms: Math.round(performance.now() - t0) });
+        },
+        () => {},
       );
     };
 
@@ -106,6 +125,10 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
         serialByte,
         screenChar: (row, col, chr) => screen.put(row, col, chr),
         screenSize: (w, h) => screen.resize(w, h),
+        // A restored guest is already at its marker: user space is reached when the machine runs.
+        started: () => {
+          if (plan.restoreState) noteMilestones([timer.mark("until", `restored from ${plan.restoreState}`)].filter((m) => m !== undefined));
+        },
       });
       // The shim ran before the VM: its choice is the boot loader's banner.
       if (plan.pv) for (const b of Buffer.from(pvBanner(plan.pv), "latin1")) serialByte(b);
@@ -116,6 +139,8 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
 
     poll = setInterval(() => {
       for (const row of screen.takeChanged()) {
+        // A restored screen shows the saved machine's BIOS lines again: not this boot's milestones.
+        if (plan.restoreState) continue;
         noteMilestones(timer.line(row));
         noteRefusal(row);
       }

@@ -33,6 +33,10 @@ export interface BootPlan {
   until?: string;
   /** The VM runs on after `until`: an instance, not a boot test. */
   keepRunning?: boolean;
+  /** Warm launch: start from this saved machine state instead of a cold boot (the state's guest is at its `until` text). */
+  restoreState?: string;
+  /** Save the machine's state to this file when `until` shows (if no such file exists), for later warm launches. */
+  captureState?: string;
   /** PV only: what the shim chose on the root disk. */
   pv?: PvKernel;
 }
@@ -66,8 +70,12 @@ export function bootPlan(target: string, mode: BootMode, options: Partial<BootOp
   return diskPlan(path.basename(diskName(disk)), [disk, ...extraDisks.map((d, i) => extraDisk(d, i))], mode, options);
 }
 
-/** A boot of disks already opened as specs (an instance's volumes), root first. */
-export function diskPlan(name: string, disks: DiskSpec[], mode: BootMode, options: Partial<BootOptions> = {}): BootPlan {
+/**
+ * A boot of disks already opened as specs (an instance's volumes), root
+ * first; `state` makes it a warm launch (restore) or one that saves its
+ * state at `until` for later warm launches (capture).
+ */
+export function diskPlan(name: string, disks: DiskSpec[], mode: BootMode, options: Partial<BootOptions> = {}, state: { restore?: string; capture?: string } = {}): BootPlan {
   const o = bootOptions(options);
   const plan: BootPlan = {
     mode,
@@ -78,8 +86,10 @@ export function diskPlan(name: string, disks: DiskSpec[], mode: BootMode, option
     timeoutMs: Math.round(o.timeoutSeconds * 1000),
     ...(o.until !== undefined ? { until: o.until } : {}),
     ...(o.keepRunning ? { keepRunning: true } : {}),
+    ...(state.restore ? { restoreState: state.restore } : state.capture ? { captureState: state.capture } : {}),
   };
-  if (mode === "pv") plan.pv = pvKernel(disks[0]!, plan.name, o.memoryMiB, o.guestDecompress);
+  // A restored machine's memory already holds its kernel.
+  if (mode === "pv" && !state.restore) plan.pv = pvKernel(disks[0]!, plan.name, o.memoryMiB, o.guestDecompress);
   return plan;
 }
 

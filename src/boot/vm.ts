@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import { createRequire } from "node:module";
 import { V86, type V86Options } from "v86";
 import { Ec2Error } from "../errors.js";
@@ -11,6 +12,8 @@ const WASM_PATH = require.resolve("v86/build/v86.wasm");
 
 export interface VmHooks {
   serialByte(byte: number): void;
+  /** The machine runs: after its reset, or after a saved state was restored. */
+  started?(): void;
   screenChar(row: number, col: number, chr: number): void;
   screenSize(width: number, height: number): void;
 }
@@ -21,6 +24,22 @@ interface V86Internals {
 }
 
 const IF_FLAG = 0x200;
+
+/**
+ * v86's wasm, compiled once per thread: a pooled worker that runs a second
+ * VM instantiates it again without compiling (a warm worker).
+ */
+let compiled: Promise<WebAssembly.Module> | undefined;
+const wasmFn = async (imports: WebAssembly.Imports): Promise<WebAssembly.Exports> => {
+  compiled ??= WebAssembly.compile(fs.readFileSync(WASM_PATH));
+  return (await WebAssembly.instantiate(await compiled, imports)).exports;
+};
+
+/** Compiles v86's wasm ahead of the first VM (a worker calls it when it starts). */
+export function precompileWasm(): Promise<unknown> {
+  compiled ??= WebAssembly.compile(fs.readFileSync(WASM_PATH));
+  return compiled;
+}
 /** v86's disks: the primary IDE channel's master (hda) and slave (hdb). */
 export const MAX_DISKS = 2;
 
@@ -44,11 +63,14 @@ export class Vm {
     }
     const options: V86Options = {
       wasm_path: WASM_PATH,
+      wasm_fn: wasmFn,
       bios: { url: plan.firmware.bios },
       ...(plan.firmware.vgaBios ? { vga_bios: { url: plan.firmware.vgaBios } } : {}),
       hda: new V86Disk(devices[0]!) as unknown as V86Options["hda"],
       ...(devices[1] ? { hdb: new V86Disk(devices[1]) as unknown as V86Options["hdb"] } : {}),
-      ...(plan.pv ? pvOptions(plan.pv) : {}),
+      // A restored machine's memory already holds the kernel: the state replaces what the BIOS and bzimage would set up.
+      ...(plan.pv && !plan.restoreState ? pvOptions(plan.pv) : {}),
+      ...(plan.restoreState ? { initial_state: { buffer: arrayBuffer(fs.readFileSync(plan.restoreState)) } } : {}),
       memory_size: plan.memoryMiB * 1024 * 1024,
       vga_memory_size: 2 * 1024 * 1024,
       autostart: true,
@@ -60,12 +82,18 @@ export class Vm {
     emulator.add_listener("serial0-output-byte", hooks.serialByte);
     emulator.add_listener("screen-put-char", ([row, col, chr]) => hooks.screenChar(row, col, chr));
     emulator.add_listener("screen-set-size", ([w, h]) => hooks.screenSize(w, h));
+    if (hooks.started) emulator.add_listener("emulator-started", () => hooks.started!());
     return new Vm(emulator, devices);
   }
 
   /** Resets the machine: the guest boots again; disks (instance store included) keep their data. */
   reboot(): void {
     this.emulator.restart();
+  }
+
+  /** The machine's state (memory, CPU, devices; not the disks' contents) for a warm launch. */
+  saveState(): Promise<ArrayBuffer> {
+    return this.emulator.save_state();
   }
 
   /** Bytes for the guest's first serial port. */

@@ -13,6 +13,7 @@ import {
 } from "@aws-sdk/client-ec2";
 import type { Command } from "commander";
 import fs from "node:fs";
+import { WARM_TAG } from "../cloud/instances.js";
 import { Ec2Error } from "../errors.js";
 import { clientOptions, ec2, type ClientFlags } from "./endpoint.js";
 import { parseNumber } from "./parse.js";
@@ -30,6 +31,7 @@ interface RunFlags extends ClientFlags {
   count: number;
   userData?: string;
   userDataFile?: string;
+  warm?: boolean;
   wait: boolean;
   timeout: number;
 }
@@ -45,6 +47,7 @@ export function addInstanceCommands(program: Command): void {
       .option("-c, --count <n>", "how many instances", parseNumber, 1)
       .option("--user-data <text>", "UserData, typed on the guest's serial console once it is ready for input")
       .option("--user-data-file <file>", "UserData from a file")
+      .option("--warm", "warm launch: restore the state saved when this image first reached its marker (the first --warm launch saves it)")
       .option("--no-wait", "return as soon as the instances are pending")
       .option("--timeout <seconds>", "how long to wait for the marker", parseNumber, 300),
   ).action((imageId: string, o: RunFlags) =>
@@ -55,7 +58,14 @@ export function addInstanceCommands(program: Command): void {
         const userData = o.userDataFile !== undefined ? fs.readFileSync(o.userDataFile) : o.userData !== undefined ? Buffer.from(o.userData) : undefined;
         const t0 = performance.now();
         const r = await client.send(
-          new RunInstancesCommand({ ImageId: imageId, InstanceType: o.type as never, MinCount: o.count, MaxCount: o.count, ...(userData ? { UserData: userData.toString("base64") } : {}) }),
+          new RunInstancesCommand({
+            ImageId: imageId,
+            InstanceType: o.type as never,
+            MinCount: o.count,
+            MaxCount: o.count,
+            ...(userData ? { UserData: userData.toString("base64") } : {}),
+            ...(o.warm ? { TagSpecifications: [{ ResourceType: "instance", Tags: [{ Key: WARM_TAG, Value: "true" }] }] } : {}),
+          }),
         );
         const ids = (r.Instances ?? []).map((i) => i.InstanceId!);
         const ready = o.wait ? await waitForMarker(client, ids, t0, o.timeout, !o.json) : undefined;

@@ -37,7 +37,7 @@ export class Cloud {
     this.tags = new Tags(this.db);
     this.snapshots = new Snapshots(this.db, this.volumes, this.tags);
     this.images = new Images(this.db, this.volumes, this.snapshots, this.tags, path.join(home, "buckets"));
-    this.instances = new Instances(this.db, this.volumes, this.images, this.snapshots, this.tags, path.join(home, "consoles"), options.instances);
+    this.instances = new Instances(this.db, this.volumes, this.images, this.snapshots, this.tags, path.join(home, "consoles"), path.join(home, "states"), options.instances);
   }
 
   /**

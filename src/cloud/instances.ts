@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { ConsoleLines } from "../boot/console-lines.js";
@@ -94,6 +95,10 @@ export const DEFAULT_INSTANCES_OPTIONS: InstancesOptions = {
 };
 
 const USER_DATA_MAX = 16 * 1024;
+/** Tag an instance at launch with this key (value "true") for a warm launch. */
+export const WARM_TAG = "amiboot:warm";
+/** Saved states are v86's own format: one per v86 version. */
+const V86_VERSION = (createRequire(import.meta.url)("v86/package.json") as { version: string }).version;
 const SERVER_STOPPED: StateReason = { code: "Server.InternalError", message: "Server.InternalError: the amiboot server stopped while the instance was running" };
 const USER_SHUTDOWN: StateReason = { code: "Client.UserInitiatedShutdown", message: "Client.UserInitiatedShutdown: User initiated shutdown" };
 const GUEST_SHUTDOWN: StateReason = { code: "Client.InstanceInitiatedShutdown", message: "Client.InstanceInitiatedShutdown: Instance initiated shutdown" };
@@ -154,6 +159,7 @@ export class Instances {
     private readonly snapshots: Snapshots,
     private readonly tags: Tags,
     private readonly consoleDir: string,
+    private readonly stateDir: string,
     options: Partial<InstancesOptions> = {},
   ) {
     this.options = { ...DEFAULT_INSTANCES_OPTIONS, ...options };
@@ -229,7 +235,8 @@ export class Instances {
       for (const c of created) for (const d of c.devices) if (d.volumeId) this.volumes.deleteVolume(d.volumeId);
       throw err;
     }
-    for (const c of created) this.boot(c.id);
+    const warm = r.tags.some((t) => t.key === WARM_TAG && t.value !== "false");
+    for (const c of created) this.boot(c.id, warm ? this.warmState(image.imageId, memoryMiB, c.disks) : {});
     return { reservationId, ownerId: caller, instances: created.map((c) => this.get(caller, region, c.id, op)) };
   }
 
@@ -361,7 +368,21 @@ export class Instances {
 
   // ---------------------------------------------------------------------------
 
-  private boot(id: string): void {
+  /**
+   * Warm launch: the machine state saved the first time this image reached
+   * its marker with this memory and disk layout. Restored if it exists, else
+   * this launch boots cold and saves it. Only a first boot is warm: a
+   * started instance's volumes no longer match the state's view of them.
+   */
+  private warmState(imageId: string, memoryMiB: number, disks: DiskSpec[]): { restore?: string; capture?: string } {
+    const layout = disks.map((d) => `${d.kind === "ebs" ? "e" : d.kind === "instance-store" ? "s" : d.kind === "ephemeral" ? "t" : "f"}${d.size}`).join("_");
+    const file = path.join(this.stateDir, `${imageId}-${memoryMiB}-${layout}-${V86_VERSION}.v86state`);
+    if (fs.existsSync(file)) return { restore: file };
+    fs.mkdirSync(this.stateDir, { recursive: true });
+    return { capture: file };
+  }
+
+  private boot(id: string, state: { restore?: string; capture?: string } = {}): void {
     const row = this.row(id);
     let end!: () => void;
     const ended = new Promise<void>((resolve) => (end = resolve));
@@ -380,7 +401,7 @@ export class Instances {
           timeoutSeconds: 0,
           until: this.options.marker,
           keepRunning: true,
-        });
+        }, state);
         run = (this.pool ??= new BootPool({ maxThreads: this.options.maxInstances })).boot(plan);
       } catch (err) {
         release();

@@ -49,6 +49,7 @@ export interface BootRunEvents {
   started: [];
   console: [bytes: Uint8Array];
   milestone: [milestone: Milestone];
+  "state-saved": [saved: { path: string; bytes: number; ms: number }];
 }
 
 export function poolOptions(input: Partial<BootPoolOptions> = {}): BootPoolOptions {
@@ -127,6 +128,9 @@ export class BootRun extends EventEmitter<BootRunEvents> {
           case "milestone":
             this.milestones.push(m.milestone);
             this.emit("milestone", m.milestone);
+            break;
+          case "state-saved":
+            this.emit("state-saved", { path: m.path, bytes: m.bytes, ms: m.ms });
             break;
           case "end":
             resolve(m.report);

@@ -30,6 +30,8 @@ export type WorkerMessage =
   | { type: "started" }
   | { type: "console"; bytes: Uint8Array }
   | { type: "milestone"; milestone: Milestone }
+  /** The machine's state was saved for warm launches. */
+  | { type: "state-saved"; path: string; bytes: number; ms: number }
   | { type: "end"; report: WorkerReport };
 
 /** Host -> worker. */

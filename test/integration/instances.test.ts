@@ -183,6 +183,29 @@ describe("instances through the EC2 API", () => {
     await waitState(s, "terminated");
   });
 
+  it("launches warm from the state saved at the image's first marker; the guest carries on from there", async () => {
+    const imageId = await registerEbs(image("hvm-linux.img"), "warm-launch");
+    const warm = { ImageId: imageId, InstanceType: "t1.micro" as const, MinCount: 1, MaxCount: 1, TagSpecifications: [{ ResourceType: "instance" as const, Tags: [{ Key: "amiboot:warm", Value: "true" }] }] };
+    // The first warm launch boots cold and saves the state at its marker.
+    const first = (await ec2.send(new RunInstancesCommand(warm))).Instances![0]!.InstanceId!;
+    await waitConsole(first, MARKER);
+    const states = path.join(endpoint.home, "states");
+    await waitFor("saved state", async () => (fs.existsSync(states) && fs.readdirSync(states).some((f) => f.startsWith(imageId)) ? true : undefined));
+    const second = (await ec2.send(new RunInstancesCommand({ ...warm, UserData: userData, BlockDeviceMappings: [{ DeviceName: "/dev/sdb", Ebs: { VolumeSize: 1 } }] }))).Instances![0]!.InstanceId!;
+    // A different disk layout: no state for it yet, so this one booted cold.
+    await waitConsole(second, /^WROTE-42/m);
+    const third = (await ec2.send(new RunInstancesCommand(warm))).Instances![0]!.InstanceId!;
+    const text = await waitConsole(third, "AMIBOOT-DISKS-READY");
+    // Restored after the marker: no kernel boot, the marker is not printed again, the disks are probed anew.
+    expect(text).not.toContain("Linux version");
+    expect(text).not.toContain(MARKER);
+    const milestones = endpoint.cloud.instances.get(owner.accountId, "us-east-1", third, "test").milestones;
+    expect(milestones.map((m) => m.name)).toEqual(["until"]);
+    expect(milestones[0]!.text).toContain("restored from");
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [first, second, third] }));
+    await waitState(third, "terminated");
+  });
+
   it("answers wrong calls with EC2's errors", async () => {
     expect(await ec2Error(ec2.send(new DescribeInstancesCommand({ InstanceIds: ["i-123"] })))).toMatchObject({ name: "InvalidInstanceID.Malformed" });
     expect(await ec2Error(ec2.send(new StopInstancesCommand({ InstanceIds: ["i-0123456789abcdef0"] })))).toMatchObject({ name: "InvalidInstanceID.NotFound" });

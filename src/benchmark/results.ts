@@ -1,0 +1,64 @@
+/**
+ * The results of a boot-time benchmark run (`amiboot bench`): what the suite
+ * runner writes as JSON and what the statistics, the reports and the
+ * comparison of two runs read. Plain data, no behaviour.
+ */
+
+/** One run of the suite on one machine. */
+export interface BenchResults {
+  version: 1;
+  startedAt: string;
+  finishedAt: string;
+  machine: {
+    cpuModel: string;
+    cores: number;
+    totalMemoryMiB: number;
+    node: string;
+    v86: string;
+    amiboot: string;
+    os: string;
+    /** os.loadavg() before the first run and after the last. */
+    loadBefore: number[];
+    loadAfter: number[];
+  };
+  options: { runs: number; warmup: number; [k: string]: unknown };
+  cases: BenchCase[];
+  /** Pairs to report as ratios: other / baseline, computed per pair of runs (run i of each; runs are interleaved so drift hits both alike). */
+  comparisons: { title: string; baseline: string; other: string }[];
+}
+
+/** One configuration measured several times. */
+export interface BenchCase {
+  /** Unique, e.g. "hvm-linux.img/hvm/ebs/cold/c1". */
+  id: string;
+  /** For people, e.g. "HVM, EBS, cold". */
+  label: string;
+  engine: "amiboot" | "qemu";
+  /** mode, root, warm, concurrency, sizeMiB ... */
+  params: Record<string, string | number | boolean>;
+  /** One per measured run, in run order (warm-up runs are not here). */
+  samples: BenchSample[];
+}
+
+/** One measured run of a case. */
+export interface BenchSample {
+  /** Time to the user-space marker (for a batch of concurrent boots: wall time until all reached it). */
+  totalMs: number;
+  /** Milestone name -> ms since the VM started: bios, loader, kernel, init, until (user space). */
+  milestones: Record<string, number>;
+  /** Boots in this sample (concurrency); throughput = boots / totalMs. */
+  boots?: number;
+  rssMiB?: number;
+}
+
+/** The boot timer's milestones in boot order; `until` is the user-space marker. */
+export const MILESTONE_ORDER = ["bios", "loader", "kernel", "init", "until"] as const;
+
+/** Milestone names as the reports show them. */
+export const MILESTONE_TITLES: Record<string, string> = {
+  bios: "bios",
+  loader: "loader",
+  kernel: "kernel",
+  init: "init",
+  until: "user space",
+};
