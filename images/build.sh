@@ -2,6 +2,7 @@
 # Builds amiboot's sample images from Debian packages; nothing here is committed.
 #
 #   mbr.img          one boot sector (nasm) that prints a line on COM1 and halts
+#   idle.img         the same with -DIDLE: prints the user-space marker and idles (many-instance tests)
 #   hvm-linux.img    MBR + FAT16 partition with syslinux, Debian's i386 686 kernel
 #                    and a busybox initramfs
 #   pv-linux.img     MBR + ext4 partition with /boot/vmlinuz-*, /boot/initrd.img-*
@@ -221,7 +222,7 @@ host_json() {
 main() {
   mkdir -p "$OUT" "$CACHE"
   local recipe; recipe=$(cat "$0" "$HERE/mbr.asm" "$HERE/init.sh" | sha256sum | cut -d' ' -f1)
-  local outputs=(mbr.img hvm-linux.img pv-linux.img hvm-x86_64.img vmlinuz-i386 vmlinuz-amd64 initrd.img provenance.json)
+  local outputs=(mbr.img idle.img hvm-linux.img pv-linux.img hvm-x86_64.img vmlinuz-i386 vmlinuz-amd64 initrd.img provenance.json)
   local all=1
   for f in "${outputs[@]}"; do [ -f "$OUT/$f" ] || all=0; done
   if [ $all -eq 1 ] && [ "$(cat "$OUT/.recipe" 2>/dev/null)" = "$recipe" ]; then
@@ -232,6 +233,8 @@ main() {
 
   log "mbr.img"
   nasm -f bin -o "$OUT/mbr.img" "$HERE/mbr.asm"
+  log "idle.img"
+  nasm -f bin -DIDLE -o "$OUT/idle.img" "$HERE/mbr.asm"
 
   fetch_debs i386 busybox-static
   local k386; k386=$(newest_kernel i386 686)
@@ -273,7 +276,7 @@ main() {
       "$(host_json seabios /usr/share/seabios/bios-256k.bin)" \
       "$(host_json syslinux-common /usr/lib/syslinux/mbr/mbr.bin)" \
       "$(host_json nasm "$(command -v nasm)")"
-    printf '  "outputs": [%s' "$(file_json "$OUT/mbr.img")"
+    printf '  "outputs": [%s' "$(file_json "$OUT/mbr.img"), $(file_json "$OUT/idle.img")"
     for f in hvm-linux.img pv-linux.img hvm-x86_64.img vmlinuz-i386 vmlinuz-amd64 initrd.img; do
       printf ',\n    %s' "$(file_json "$OUT/$f")"
     done

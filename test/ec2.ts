@@ -13,8 +13,10 @@ export class TestEndpoint {
   server!: Ec2Server;
   readonly home = tempDir();
 
+  constructor(private readonly options: ConstructorParameters<typeof Cloud>[1] = {}) {}
+
   async start(): Promise<this> {
-    this.cloud = new Cloud(this.home);
+    this.cloud = new Cloud(this.home, this.options);
     this.server = await Ec2Server.start(this.cloud, { port: 0 });
     return this;
   }

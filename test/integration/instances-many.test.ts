@@ -1,0 +1,49 @@
+import { DescribeInstanceStatusCommand, GetConsoleOutputCommand, RegisterImageCommand, RunInstancesCommand, TerminateInstancesCommand, DescribeInstancesCommand } from "@aws-sdk/client-ec2";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TestEndpoint } from "../ec2.js";
+import { image, MARKER } from "../helpers.js";
+
+// Two boot slots, as on a 2-core machine, whatever this machine has.
+const endpoint = new TestEndpoint({ instances: { bootSlots: 2 } });
+beforeAll(() => endpoint.start());
+afterAll(() => endpoint.dispose());
+
+describe("many instances on a 2-core machine", () => {
+  it("20 launches at once queue for boot slots and all reach running and their marker", async () => {
+    const owner = endpoint.cloud.accounts.defaultAccount();
+    const ec2 = endpoint.ec2(owner);
+    // idle.img prints the marker and idles with interrupts on: a guest that stays up, cheaply.
+    const snap = endpoint.cloud.snapshots.importDisk(owner.accountId, "us-east-1", image("idle.img")).snapshotId;
+    const { ImageId } = await ec2.send(new RegisterImageCommand({ Name: "idle", Architecture: "i386", VirtualizationType: "hvm", RootDeviceName: "/dev/sda1", BlockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: snap } }] }));
+    const run = await ec2.send(new RunInstancesCommand({ ImageId, InstanceType: "t1.micro", MinCount: 20, MaxCount: 20 }));
+    const ids = run.Instances!.map((i) => i.InstanceId!);
+    expect(ids).toHaveLength(20);
+    expect(new Set(run.Instances!.map((i) => i.State!.Name))).toEqual(new Set(["pending"]));
+
+    const firstOk = new Map<string, number>();
+    const t0 = Date.now();
+    while (firstOk.size < 20 && Date.now() - t0 < 150_000) {
+      const statuses = (await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: ids, IncludeAllInstances: true }))).InstanceStatuses!;
+      for (const s of statuses) {
+        expect(["pending", "running"]).toContain(s.InstanceState!.Name);
+        if (s.InstanceStatus!.Status === "ok" && !firstOk.has(s.InstanceId!)) firstOk.set(s.InstanceId!, Date.now() - t0);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(firstOk.size).toBe(20);
+    const all = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }))).Reservations!.flatMap((r) => r.Instances!);
+    expect(all.every((i) => i.State!.Name === "running")).toBe(true);
+    for (const id of ids) {
+      const out = Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: id }))).Output!, "base64").toString("latin1");
+      expect(out).toContain(MARKER);
+    }
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
+    for (let i = 0; i < 100; i++) {
+      const states = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }))).Reservations!.flatMap((r) => r.Instances!.map((x) => x.State!.Name));
+      if (states.every((s) => s === "terminated")) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const states = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }))).Reservations!.flatMap((r) => r.Instances!.map((x) => x.State!.Name));
+    expect(new Set(states)).toEqual(new Set(["terminated"]));
+  }, 240_000);
+});
