@@ -7,7 +7,7 @@
  */
 import type { BenchResults } from "./results.js";
 import { overlaps, summarize, TARGET_LEVEL, type Interval } from "./stats.js";
-import { percent, seconds, textTable, times } from "./report.js";
+import { percent, seconds, terminalText, textTable, times } from "./report.js";
 
 export interface CaseChange {
   id: string;
@@ -86,7 +86,7 @@ export function compareText(cmp: Comparison): string {
     const head = ["case", "old median", "new median", "new/old", "old CI", "new CI", "verdict"];
     const ci = (n: number, i: Interval) => (n < 2 ? "-" : `${seconds(i.lo)}–${seconds(i.hi)}`);
     const rows = cmp.cases.map((c) => [
-      c.label,
+      terminalText(c.label),
       `${seconds(c.old.medianMs)} s`,
       `${seconds(c.new.medianMs)} s`,
       times(c.ratio),
@@ -107,8 +107,9 @@ export function compareText(cmp: Comparison): string {
   } else {
     out.push("No case is in both runs.");
   }
-  if (cmp.onlyOld.length) out.push(["Only in the old run:", ...cmp.onlyOld.map((c) => `  ${c.label} (${c.id})`)].join("\n"));
-  if (cmp.onlyNew.length) out.push(["Only in the new run:", ...cmp.onlyNew.map((c) => `  ${c.label} (${c.id})`)].join("\n"));
-  if (cmp.machineChanges.length) out.push(["The machine differs:", ...cmp.machineChanges.map((m) => `  ${m}`)].join("\n"));
+  const only = (c: { id: string; label: string }) => `  ${terminalText(c.label)} (${terminalText(c.id)})`;
+  if (cmp.onlyOld.length) out.push(["Only in the old run:", ...cmp.onlyOld.map(only)].join("\n"));
+  if (cmp.onlyNew.length) out.push(["Only in the new run:", ...cmp.onlyNew.map(only)].join("\n"));
+  if (cmp.machineChanges.length) out.push(["The machine differs:", ...cmp.machineChanges.map((m) => `  ${terminalText(m)}`)].join("\n"));
   return `${out.join("\n\n")}\n`;
 }

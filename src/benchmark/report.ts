@@ -49,6 +49,11 @@ function intervalSeconds(n: number, ci: Interval): string {
   return n < 2 ? "-" : `${seconds(ci.lo)}–${seconds(ci.hi)} s (${percent(ci.level)})`;
 }
 
+/** Text for the terminal: control characters (escape sequences, newlines in a file name) shown as U+FFFD. */
+export function terminalText(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "\ufffd");
+}
+
 // ---------------------------------------------------------------- shared facts
 
 interface CaseFacts {
@@ -89,7 +94,7 @@ function allMilestones(results: BenchResults): string[] {
 const milestoneTitle = (name: string) => MILESTONE_TITLES[name] ?? name;
 
 /** "other is 1.79x baseline [1.70–1.85]" and the interval's level and pairs, or why there is no ratio. */
-export function comparisonSentence(f: ComparisonFacts): string {
+function comparisonSentence(f: ComparisonFacts): string {
   if (!f.baseline || !f.other || !f.ratio) {
     const missing = [!f.baseline && "baseline", !f.other && "other"].filter(Boolean).join(" and ");
     return `${f.title}: no ratio, the ${missing} case is missing from the results`;
@@ -140,7 +145,7 @@ export function terminalTable(results: BenchResults): string {
   if (withThroughput) head.push("boots/min");
   const rows = facts.map(({ c, summary: s, throughput: t }) => {
     const row = [
-      c.label,
+      terminalText(c.label),
       String(s.n),
       s.n ? `${seconds(s.medianMs)} s` : "-",
       intervalSeconds(s.n, s.ci),
@@ -157,16 +162,18 @@ export function terminalTable(results: BenchResults): string {
   if (withThroughput) notes.push("boots/min: median throughput of the concurrent batch (×boots per batch).");
   out.push(notes.join("\n"));
   const comparisons = comparisonFacts(results);
-  if (comparisons.length) out.push(["Comparisons (per pair of runs):", ...comparisons.map((f) => `  ${comparisonSentence(f)}`)].join("\n"));
-  out.push(machineLines(results).join("\n"));
+  if (comparisons.length) out.push(["Comparisons (ratios of times per pair of runs; above 1x the other case is slower):", ...comparisons.map((f) => `  ${terminalText(comparisonSentence(f))}`)].join("\n"));
+  out.push(machineLines(results).map(terminalText).join("\n"));
   return `${out.join("\n\n")}\n`;
 }
 
 // ---------------------------------------------------------------- HTML
 
-/** Text for HTML and SVG: & < > " ' escaped. */
+/** Text for HTML and SVG: & < > " ' escaped, control characters replaced by U+FFFD. */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]!);
+  return text
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g, "\ufffd")
+    .replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]!);
 }
 const e = escapeHtml;
 
@@ -206,9 +213,12 @@ function svgLabel(text: string, chars: number): string {
 /** Width of the label column for these labels (12 px text). */
 function labelColumn(labels: string[]): { width: number; chars: number } {
   const longest = Math.max(8, ...labels.map((l) => l.length));
-  const width = Math.min(340, Math.max(120, Math.ceil(longest * 6.6) + 16));
-  return { width, chars: Math.floor((width - 16) / 6.6) };
+  const width = Math.min(360, Math.max(120, Math.ceil(longest * CHAR_WIDTH) + 16));
+  return { width, chars: Math.floor((width - 16) / CHAR_WIDTH) };
 }
+
+/** A generous average width of a 12 px sans-serif character (DejaVu Sans, Chromium's fallback on Debian, is wide). */
+const CHAR_WIDTH = 7.4;
 
 /** A horizontal seconds axis at y with grid lines up to `top`. */
 function secondsAxis(x0: number, x1: number, top: number, y: number, ticks: number[], scale: (ms: number) => number, title = "seconds"): string {
@@ -256,7 +266,7 @@ function legend(items: { colour: string; text: string; dashed?: boolean }[], x: 
   let cx = x;
   let cy = y;
   for (const item of items) {
-    const w = 22 + item.text.length * 6.4 + 18;
+    const w = 22 + item.text.length * 6.8 + 18;
     if (cx + w > x + maxWidth && cx > x) {
       cx = x;
       cy += 20;
@@ -325,7 +335,7 @@ function comparisonChart(f: ComparisonFacts): string {
     { c: f.baseline, colour: "#0072B2", role: "baseline" },
     { c: f.other, colour: "#D55E00", role: "other" },
   ];
-  const labels = labelColumn(rows.map((r) => r.c.label));
+  const labels = labelColumn([...rows.map((r) => r.c.label), "ratio per pair of runs"]);
   const x0 = labels.width;
   const x1 = CHART_WIDTH - 70;
   const top = 12;
@@ -337,7 +347,7 @@ function comparisonChart(f: ComparisonFacts): string {
   const scale = (ms: number) => x0 + (ms / ticks[ticks.length - 1]!) * (x1 - x0);
   const timeBottom = top + rows.length * (barH + gap);
   // The ratio strip below the times.
-  const rTop = timeBottom + 52;
+  const rTop = timeBottom + 66;
   const rH = 26;
   const rAxis = rTop + rH + 6;
   const ratios = f.ratio.ratios;
@@ -475,28 +485,32 @@ function concurrencyChart(groups: { name: string; cases: BenchCase[] }[]): strin
         for (const v of [p.t.ci.lo, p.t.ci.hi]) parts.push(`<line x1="${n1(x - 5)}" y1="${n1(ys(v))}" x2="${n1(x + 5)}" y2="${n1(ys(v))}" stroke="${s.colour}" stroke-width="1.5"/>`);
       }
       parts.push(`<circle cx="${n1(x)}" cy="${n1(ys(p.t.perMinute))}" r="4.5" fill="${s.colour}"><title>${e(`${p.c.label}: ${perMinute(p.t.perMinute)} boots/min at ${p.concurrency}`)}</title></circle>`);
-      parts.push(`<text x="${n1(x + 8)}" y="${n1(ys(p.t.perMinute) - 8)}" font-size="11" fill="#333">${e(perMinute(p.t.perMinute))}</text>`);
+      parts.push(`<text x="${n1(x + 8)}" y="${n1(ys(p.t.perMinute) - 8)}" font-size="11" fill="#333" stroke="#fff" stroke-width="3" paint-order="stroke">${e(perMinute(p.t.perMinute))}</text>`);
     }
   }
   parts.push("</svg>");
   return parts.join("");
 }
 
-function htmlTable(head: string[], rows: string[][], right: boolean[], className = ""): string {
+/** A table; `groupStarts` marks the rows that begin a group (a case's first sample) with a rule above. */
+function htmlTable(head: string[], rows: string[][], right: boolean[], className = "", groupStarts?: Set<number>): string {
   const cls = (i: number) => (right[i] ? ' class="num"' : "");
+  const rowOpen = (k: number) => (groupStarts?.has(k) && k > 0 ? '<tr class="group">' : "<tr>");
   return [
-    `<table${className ? ` class="${className}"` : ""}><thead><tr>`,
+    `<div class="scroll"><table${className ? ` class="${className}"` : ""}><thead><tr>`,
     head.map((h, i) => `<th${cls(i)}>${e(h)}</th>`).join(""),
     "</tr></thead><tbody>",
-    rows.map((r) => `<tr>${r.map((cell, i) => `<td${cls(i)}>${e(cell)}</td>`).join("")}</tr>`).join(""),
-    "</tbody></table>",
+    rows.map((r, k) => `${rowOpen(k)}${r.map((cell, i) => `<td${cls(i)}>${e(cell)}</td>`).join("")}</tr>`).join(""),
+    "</tbody></table></div>",
   ].join("");
 }
 
 const CSS = `
 :root { color-scheme: light; }
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 0; color: #222; background: #fff; }
-main { max-width: 1100px; margin: 0 auto; padding: 24px 32px 48px; }
+main { max-width: 1200px; margin: 0 auto; padding: 24px 28px 48px; }
+div.scroll { overflow-x: auto; }
+span.case { font-weight: 600; }
 h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 32px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 h3 { font-size: 15px; margin: 20px 0 4px; }
@@ -507,10 +521,11 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 3px 16px;
 dl.facts dt { color: #555; }
 dl.facts dd { margin: 0; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
-th, td { padding: 4px 10px; border-bottom: 1px solid #e6e6e6; text-align: left; white-space: nowrap; }
+th, td { padding: 4px 8px; border-bottom: 1px solid #e6e6e6; text-align: left; white-space: nowrap; }
 th { background: #f4f4f4; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.samples td, table.samples th { padding: 2px 8px; font-size: 12px; }
+tr.group td { border-top: 2px solid #bbb; }
 svg { display: block; margin: 8px 0 4px; max-width: 100%; height: auto; }
 `;
 
@@ -566,13 +581,13 @@ export function htmlReport(results: BenchResults, options: { title?: string } = 
   // Comparisons.
   if (comparisons.length) {
     body.push("<h2>Comparisons</h2>");
-    body.push(`<p class="note">Ratios are computed per pair of runs (run i of each case; runs are interleaved so that drift hits both alike), then their median and its interval.</p>`);
+    body.push(`<p class="note">Ratios of times, computed per pair of runs (run i of each case; runs are interleaved so that drift hits both alike), then their median and its interval; above 1x the other case is slower.</p>`);
     for (const f of comparisons) {
       body.push(`<h3>${e(f.title)}</h3>`);
       if (f.baseline && f.other && f.ratio && f.ratio.n > 0) {
         const r = f.ratio;
         const ci = r.n >= 2 ? ` [${r.ci.lo.toFixed(2)}–${r.ci.hi.toFixed(2)}] (${percent(r.ci.level)}, ${r.n} pairs)` : ` (${r.n} pair)`;
-        body.push(`<p class="ratio">${e(f.other.label)} is <strong>${e(times(r.median))}</strong> ${e(f.baseline.label)}${e(ci)}</p>`);
+        body.push(`<p class="ratio"><span class="case">${e(f.other.label)}</span> is <strong>${e(times(r.median))}</strong> <span class="case">${e(f.baseline.label)}</span>${e(ci)}</p>`);
         body.push(comparisonChart(f));
       } else {
         body.push(`<p class="ratio">${e(comparisonSentence(f))}</p>`);
@@ -611,7 +626,9 @@ export function htmlReport(results: BenchResults, options: { title?: string } = 
       return row;
     }),
   );
-  body.push(htmlTable(sHead, sRows, sHead.map((_, i) => i >= 1), "samples"));
+  const starts = new Set<number>();
+  results.cases.reduce((at, c) => (starts.add(at), at + c.samples.length), 0);
+  body.push(htmlTable(sHead, sRows, sHead.map((_, i) => i >= 1), "samples", starts));
 
   return [
     "<!DOCTYPE html>",

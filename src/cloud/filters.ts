@@ -27,14 +27,21 @@ export function filterPredicate<T>(fields: Record<string, (r: T) => (string | un
   return (r) => tests.every((t) => t(r));
 }
 
-/** An EC2 filter value as a regular expression: `*` any run, `?` any one character. */
+/** An EC2 filter value as a regular expression: `*` any run, `?` any one character (a code point, as SQLite's GLOB counts). */
 export function wildcard(pattern: string): RegExp {
   const re = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${re}$`, "s");
+  return new RegExp(`^${re}$`, "su");
+}
+
+/** MaxResults: 1 to 1000, as EC2 pages. */
+export function checkMaxResults(n: number, op: string): number {
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Ec2Error("InvalidParameterValue", `Value (${n}) for parameter maxResults is invalid. Expected a value from 1 to 1000.`, op);
+  return n;
 }
 
 /** MaxResults/NextToken over a stable list: the token is the next index. */
 export function paginate<T>(items: T[], maxResults: number | undefined, nextToken: string | undefined, op: string): { items: T[]; nextToken?: string } {
+  if (maxResults !== undefined) checkMaxResults(maxResults, op);
   let start = 0;
   if (nextToken !== undefined) {
     start = Number(Buffer.from(nextToken, "base64url").toString());

@@ -5,6 +5,7 @@ import type { Db } from "../store/db.js";
 import { readManifest, verifyBundle } from "../volumes/bundle.js";
 import { resolveMappings, validateMappings, type BlockDeviceMapping } from "../volumes/mapping.js";
 import type { VolumeStore } from "../volumes/store.js";
+import { checkMaxResults, wildcard } from "./filters.js";
 import type { Snapshots } from "./snapshots.js";
 import type { Tags } from "./tags.js";
 
@@ -229,7 +230,7 @@ export class Images {
       const rows = this.db.prepare(`select i.id, i.block_device_mappings ${matching}`).all(...params) as Pick<Row, "id" | "block_device_mappings">[];
       ids = rows.filter((row) => onMappings.every((m) => m(JSON.parse(row.block_device_mappings) as BlockDeviceMapping[]))).map((row) => row.id);
     }
-    const end = r.maxResults !== undefined ? start + r.maxResults : ids.length;
+    const end = r.maxResults !== undefined ? start + checkMaxResults(r.maxResults, op) : ids.length;
     const page = ids.slice(start, end);
     const rows = this.db.prepare("select i.* from json_each(?) page cross join images i on i.id = page.value order by page.key").all(JSON.stringify(page)) as Row[];
     const tags = this.tags.ofMany(page);
@@ -463,11 +464,6 @@ function matchesSql(expr: string, values: string[]): { sql: string; params: stri
   return { sql: terms.length > 0 ? `(${terms.join(" or ")})` : "0", params };
 }
 
-/** An EC2 filter value as a regular expression: `*` any run, `?` any one character (a code point, as SQLite's GLOB counts). */
-function wildcard(pattern: string): RegExp {
-  const re = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${re}$`, "su");
-}
 
 function decodeToken(token: string): number {
   const n = Number(Buffer.from(token, "base64url").toString());

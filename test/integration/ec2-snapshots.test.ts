@@ -122,6 +122,13 @@ describe("edge cases real clients send", () => {
     expect((await endpoint.ec2(owner).send(new DescribeImagesCommand({ Filters: [{ Name: "name", Values: ["never-made"] }] }))).Images).toEqual([]);
   });
 
+  it("refuses MaxResults outside 1 to 1000 (a client paging with 0 would loop)", async () => {
+    for (const MaxResults of [0, -1, 1001]) {
+      expect(await ec2Error(endpoint.ec2(owner).send(new DescribeImagesCommand({ Owners: ["self"], MaxResults })))).toMatchObject({ name: "InvalidParameterValue" });
+      expect(await ec2Error(endpoint.ec2(owner).send(new DescribeSnapshotsCommand({ MaxResults })))).toMatchObject({ name: "InvalidParameterValue" });
+    }
+  });
+
   it("names an unknown source region, and keeps the server's paths out of bundle errors", async () => {
     const { ImageId } = await registerOn(owner, snap, "copy-source");
     expect(await ec2Error(endpoint.ec2(owner).send(new CopyImageCommand({ SourceImageId: ImageId, SourceRegion: "mars-1", Name: "x" })))).toMatchObject({ name: "InvalidParameterValue", message: expect.stringContaining("mars-1") });

@@ -4,8 +4,8 @@ import { poolOptions } from "../../src/pool/pool.js";
 
 describe("bootOptions", () => {
   it("fills defaults", () => {
-    expect(bootOptions()).toEqual({ memoryMiB: 128, timeoutSeconds: 120, guestDecompress: false });
-    expect(bootOptions({ until: "x", memoryMiB: undefined })).toEqual({ memoryMiB: 128, timeoutSeconds: 120, until: "x", guestDecompress: false });
+    expect(bootOptions()).toEqual({ memoryMiB: 128, timeoutSeconds: 120, guestDecompress: false, keepRunning: false });
+    expect(bootOptions({ until: "x", memoryMiB: undefined })).toEqual({ memoryMiB: 128, timeoutSeconds: 120, until: "x", guestDecompress: false, keepRunning: false });
   });
 
   it.each([

@@ -1,0 +1,326 @@
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+import { ConsoleLines } from "../boot/console-lines.js";
+import { checkDiskFile } from "../boot/disk-file.js";
+import { pvGrub } from "../boot/pv-grub.js";
+import { BootTimer } from "../boot/timer.js";
+import { Cloud } from "../cloud/cloud.js";
+import { WARM_TAG } from "../cloud/instances.js";
+import { Ec2Error } from "../errors.js";
+import { createBundle } from "../volumes/bundle.js";
+import { RawFileDevice } from "../volumes/raw-file.js";
+import type { BenchCase, BenchResults, BenchSample } from "./results.js";
+
+export interface SuiteOptions {
+  /** Raw disk images to boot. */
+  images: string[];
+  runs: number;
+  warmup: number;
+  modes: ("hvm" | "pv")[];
+  roots: ("ebs" | "instance-store")[];
+  /** Also measure warm launches (restored from the state saved at the marker). */
+  warm: boolean;
+  /** Concurrent launches to measure (1 is always measured). */
+  concurrency: number[];
+  /** Measure QEMU TCG on the same disk (HVM) or the same kernel and initrd (PV), when installed. */
+  vsQemu: boolean;
+  marker: string;
+  instanceType: string;
+  /** Progress lines for people (stderr). */
+  log: (line: string) => void;
+}
+
+export const DEFAULT_SUITE_OPTIONS: Omit<SuiteOptions, "images"> = {
+  runs: 5,
+  warmup: 1,
+  modes: ["hvm", "pv"],
+  roots: ["ebs", "instance-store"],
+  warm: false,
+  concurrency: [1],
+  vsQemu: false,
+  marker: "AMIBOOT-USERSPACE-READY",
+  instanceType: "t1.micro",
+  log: () => {},
+};
+
+/** One thing to measure: `measure` returns one sample. */
+interface Runner {
+  case: BenchCase;
+  measure(): Promise<BenchSample>;
+}
+
+const TIMEOUT_MS = 300_000;
+const require = createRequire(import.meta.url);
+
+/**
+ * The boot-time suite: every case through amiboot's control plane in this
+ * process (RunInstances to the user-space marker, as a user launches), and
+ * QEMU TCG as the peer. Runs are interleaved (run 1 of every case, then run
+ * 2, ...) so that drift on the machine hits all cases alike, and ratios are
+ * taken per pair of runs.
+ */
+export async function runSuite(input: Partial<SuiteOptions> & { images: string[] }): Promise<BenchResults> {
+  const o: SuiteOptions = { ...DEFAULT_SUITE_OPTIONS, ...input };
+  checkOptions(o);
+  const startedAt = new Date().toISOString();
+  const loadBefore = os.loadavg();
+  const homes: string[] = [];
+  const clouds = new Map<number, Cloud>();
+  /** One control plane per concurrency level: its boot slots are the concurrency. */
+  const cloudFor = (slots: number): Cloud => {
+    let cloud = clouds.get(slots);
+    if (!cloud) {
+      const home = fs.mkdtempSync(path.join(os.tmpdir(), "amiboot-bench-"));
+      homes.push(home);
+      cloud = new Cloud(home, { instances: { bootSlots: slots, marker: o.marker, maxInstances: Math.max(32, slots) } });
+      clouds.set(slots, cloud);
+    }
+    return cloud;
+  };
+  try {
+    const runners: Runner[] = [];
+    const comparisons: BenchResults["comparisons"] = [];
+    for (const file of o.images) {
+      const name = path.basename(file);
+      for (const mode of o.modes) {
+        const why = mode === "pv" ? pvProblem(file) : hvmProblem(file);
+        if (why) {
+          o.log(`bench: ${name}: no ${mode.toUpperCase()} cases (${why})`);
+          continue;
+        }
+        const id = (root: string, warm: boolean, c: number) => `${name}/${mode}/${root}/${warm ? "warm" : "cold"}/c${c}`;
+        for (const root of o.roots) {
+          runners.push(await launchRunner(cloudFor(1), o, file, mode, root, false, 1, id(root, false, 1)));
+          if (o.warm) {
+            runners.push(await launchRunner(cloudFor(1), o, file, mode, root, true, 1, id(root, true, 1)));
+            comparisons.push({ title: `${name} ${mode.toUpperCase()} ${root}: warm vs cold launch`, baseline: id(root, false, 1), other: id(root, true, 1) });
+          }
+        }
+        if (o.roots.length === 2) comparisons.push({ title: `${name} ${mode.toUpperCase()}: instance store vs EBS`, baseline: id("ebs", false, 1), other: id("instance-store", false, 1) });
+        for (const c of o.concurrency.filter((c) => c > 1)) {
+          runners.push(await launchRunner(cloudFor(c), o, file, mode, o.roots[0]!, false, c, id(o.roots[0]!, false, c)));
+        }
+        if (o.vsQemu) {
+          const q = qemuRunner(o, file, mode, `${name}/${mode}/qemu`);
+          if (q) {
+            runners.push(q);
+            comparisons.push({ title: `${name} ${mode.toUpperCase()}: amiboot vs QEMU TCG`, baseline: q.case.id, other: id(o.roots[0]!, false, 1) });
+          }
+        }
+      }
+    }
+    // PV vs HVM: on the same image when it boots both ways, else across the one HVM and the one PV image (the sample images share their kernel).
+    const coldOf = (mode: string) => runners.filter((r) => r.case.params.mode === mode && r.case.params.root === o.roots[0] && r.case.params.warm === false && r.case.params.concurrency === 1);
+    const [hvm, pv] = [coldOf("hvm"), coldOf("pv")];
+    for (const p of pv) {
+      const h = hvm.find((x) => x.case.params.image === p.case.params.image) ?? (hvm.length === 1 && pv.length === 1 ? hvm[0] : undefined);
+      if (h) comparisons.push({ title: `PV (${p.case.params.image}) vs HVM (${h.case.params.image})`, baseline: h.case.id, other: p.case.id });
+    }
+    if (runners.length === 0) throw new Ec2Error("InvalidParameterValue", "nothing to measure: no image can boot in the modes asked for", "bench");
+
+    for (let run = -o.warmup; run < o.runs; run++) {
+      for (const r of runners) {
+        const sample = await r.measure();
+        o.log(`bench: ${run < 0 ? "warm-up" : `run ${run + 1}/${o.runs}`} ${r.case.label}: ${(sample.totalMs / 1000).toFixed(2)} s`);
+        if (run >= 0) r.case.samples.push(sample);
+      }
+    }
+    return {
+      version: 1,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      machine: machineFacts(loadBefore),
+      options: { runs: o.runs, warmup: o.warmup, modes: o.modes, roots: o.roots, warm: o.warm, concurrency: o.concurrency, vsQemu: o.vsQemu, marker: o.marker, instanceType: o.instanceType, images: o.images },
+      cases: runners.map((r) => r.case),
+      comparisons: comparisons.filter((c) => runners.some((r) => r.case.id === c.baseline) && runners.some((r) => r.case.id === c.other)),
+    };
+  } finally {
+    for (const cloud of clouds.values()) await cloud.shutdown();
+    for (const home of homes) fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+function checkOptions(o: SuiteOptions): void {
+  const bad = (m: string) => new Ec2Error("InvalidParameterValue", m, "bench");
+  if (o.images.length === 0) throw bad("give at least one disk image");
+  for (const f of o.images) if (!fs.existsSync(f)) throw bad(`no such image: ${f}`);
+  if (!Number.isInteger(o.runs) || o.runs < 1) throw bad(`runs must be an integer >= 1, got ${o.runs}`);
+  if (!Number.isInteger(o.warmup) || o.warmup < 0) throw bad(`warmup must be an integer >= 0, got ${o.warmup}`);
+  if (o.modes.length === 0 || o.modes.some((m) => m !== "hvm" && m !== "pv")) throw bad(`modes must be hvm and/or pv, got ${o.modes.join(",")}`);
+  if (o.roots.length === 0 || o.roots.some((r) => r !== "ebs" && r !== "instance-store")) throw bad(`roots must be ebs and/or instance-store, got ${o.roots.join(",")}`);
+  if (o.concurrency.some((c) => !Number.isInteger(c) || c < 1 || c > 32)) throw bad(`concurrency levels must be integers from 1 to 32, got ${o.concurrency.join(",")}`);
+}
+
+/** Why SeaBIOS would not boot this disk (no boot signature), if it would not. */
+function hvmProblem(file: string): string | undefined {
+  try {
+    checkDiskFile(file, { bootSignature: true });
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/** Why the PV-GRUB shim cannot boot this image, if it cannot. */
+function pvProblem(file: string): string | undefined {
+  const dev = new RawFileDevice(file);
+  try {
+    pvGrub(dev, path.basename(file));
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  } finally {
+    dev.close();
+  }
+}
+
+/**
+ * RunInstances of an image registered from `file` (EBS: a snapshot; instance
+ * store: a bundle), timed to the marker. With concurrency c, c instances
+ * launch at once and the sample is the wall time until all show the marker.
+ * Every instance is terminated before the next sample.
+ */
+async function launchRunner(cloud: Cloud, o: SuiteOptions, file: string, mode: "hvm" | "pv", root: string, warm: boolean, concurrency: number, id: string): Promise<Runner> {
+  const owner = cloud.accounts.defaultAccount().accountId;
+  const region = "us-east-1";
+  const virtualizationType = mode === "hvm" ? "hvm" : "paravirtual";
+  const name = `bench-${Buffer.from(id).toString("hex").slice(0, 100)}`;
+  let imageId: string;
+  if (root === "ebs") {
+    const snap = cloud.snapshots.importDisk(owner, region, file).snapshotId;
+    imageId = cloud.images.register(owner, region, { name, architecture: "i386", virtualizationType, rootDeviceName: "/dev/sda1", blockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: snap } }] }).imageId;
+  } else {
+    const prefix = `b${Buffer.from(id).toString("hex").slice(0, 60)}`;
+    createBundle(file, { bucket: path.join(cloud.home, "buckets", "bench"), prefix });
+    imageId = cloud.images.register(owner, region, { name, architecture: "i386", virtualizationType, imageLocation: `bench/${prefix}.manifest.xml`, blockDeviceMappings: [] }).imageId;
+    await cloud.images.resumePending();
+  }
+  const sizeMiB = Math.round(fs.statSync(file).size / 1048576);
+  const labels = [mode.toUpperCase(), root === "ebs" ? "EBS" : "instance store", warm ? "warm" : "cold", ...(concurrency > 1 ? [`${concurrency} at once`] : [])];
+  const c: BenchCase = { id, label: `${path.basename(file)}: ${labels.join(", ")}`, engine: "amiboot", params: { image: path.basename(file), mode, root, warm, concurrency, sizeMiB }, samples: [] };
+  return {
+    case: c,
+    async measure() {
+      const rssBefore = process.memoryUsage().rss;
+      const t0 = performance.now();
+      const r = cloud.instances.run(owner, region, {
+        imageId,
+        instanceType: o.instanceType,
+        minCount: concurrency,
+        maxCount: concurrency,
+        blockDeviceMappings: [],
+        tags: warm ? [{ key: WARM_TAG, value: "true" }] : [],
+      });
+      const ids = r.instances.map((i) => i.instanceId);
+      let rssMiB = 0;
+      try {
+        const reached = new Map<string, number>();
+        while (reached.size < ids.length) {
+          if (performance.now() - t0 > TIMEOUT_MS) throw new Ec2Error("BootTimeout", `${c.label}: no marker within ${TIMEOUT_MS / 1000} s`, "bench");
+          for (const iid of ids) {
+            if (reached.has(iid)) continue;
+            const i = cloud.instances.get(owner, region, iid, "bench");
+            if (i.milestones.some((m) => m.name === "until")) reached.set(iid, performance.now() - t0);
+            else if (i.state === "stopped" || i.state === "terminated") throw new Ec2Error("InstanceFailed", `${c.label}: ${iid} ended before its marker: ${i.stateReason?.message ?? i.state}`, "bench");
+          }
+          await new Promise((res) => setTimeout(res, 5));
+        }
+        rssMiB = Math.max(0, (process.memoryUsage().rss - rssBefore) / 1048576 / ids.length);
+        const totalMs = Math.max(...reached.values());
+        // The slowest instance's milestones, from its VM's start (what comes before is queueing and starting the VM).
+        const last = [...reached].sort((a, b) => b[1] - a[1])[0]![0];
+        const ms = cloud.instances.get(owner, region, last, "bench").milestones;
+        const until = ms.find((m) => m.name === "until")!.atMs;
+        const milestones = Object.fromEntries(ms.filter((m) => m.atMs <= until).map((m) => [m.name, Math.round(m.atMs)]));
+        return { totalMs: Math.round(totalMs), milestones, boots: ids.length, rssMiB: Math.round(rssMiB) };
+      } finally {
+        cloud.instances.terminate(owner, region, ids);
+        for (const iid of ids) {
+          while (cloud.instances.get(owner, region, iid, "bench").state !== "terminated") await new Promise((res) => setTimeout(res, 10));
+        }
+      }
+    },
+  };
+}
+
+/** QEMU TCG on the same disk (HVM), or QEMU's direct boot of the kernel and initrd the shim picks (PV); undefined when QEMU is missing. */
+function qemuRunner(o: SuiteOptions, file: string, mode: "hvm" | "pv", id: string): Runner | undefined {
+  if (spawnSync("qemu-system-i386", ["--version"]).status !== 0) {
+    o.log("bench: qemu-system-i386 not found (apt-get install qemu-system-x86): no QEMU cases");
+    return undefined;
+  }
+  const memory = "128";
+  const base = ["-accel", "tcg", "-m", memory, "-nographic", "-no-reboot"];
+  let args: string[];
+  if (mode === "hvm") args = [...base, "-drive", `file=${file},format=raw,snapshot=on`];
+  else {
+    const dev = new RawFileDevice(file);
+    let choice;
+    try {
+      choice = pvGrub(dev, path.basename(file));
+    } finally {
+      dev.close();
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "amiboot-bench-qemu-"));
+    fs.writeFileSync(path.join(dir, "vmlinuz"), choice.kernel);
+    if (choice.initrd) fs.writeFileSync(path.join(dir, "initrd"), choice.initrd);
+    args = [...base, "-kernel", path.join(dir, "vmlinuz"), ...(choice.initrd ? ["-initrd", path.join(dir, "initrd")] : []), "-append", choice.cmdline, "-drive", `file=${file},format=raw,snapshot=on`];
+  }
+  const c: BenchCase = { id, label: `${path.basename(file)}: ${mode.toUpperCase()}, QEMU TCG`, engine: "qemu", params: { image: path.basename(file), mode, engine: "qemu-tcg" }, samples: [] };
+  return { case: c, measure: () => measureProcess("qemu-system-i386", args, o.marker) };
+}
+
+/** Starts a process, reads its serial console on stdout, ends it at the marker; times from spawn. */
+function measureProcess(command: string, args: string[], marker: string): Promise<BenchSample> {
+  return new Promise((resolve, reject) => {
+    const timer = new BootTimer(marker);
+    const lines = new ConsoleLines();
+    const child = spawn(command, args, { stdio: ["pipe", "pipe", "ignore"] });
+    const kill = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
+    let done = false;
+    child.stdout.on("data", (chunk: Buffer) => {
+      if (done) return;
+      for (const b of chunk) {
+        const line = lines.pushByte(b);
+        const hit = line !== undefined ? timer.line(line) : [timer.partial(lines.current)].filter((m) => m !== undefined);
+        if (hit.some((m) => m.name === "until")) {
+          done = true;
+          child.kill("SIGKILL");
+          resolve({ totalMs: Math.round(timer.elapsedMs()), milestones: Object.fromEntries(timer.milestones.map((m) => [m.name, Math.round(m.atMs)])), boots: 1 });
+          return;
+        }
+      }
+    });
+    child.on("exit", () => {
+      clearTimeout(kill);
+      if (!done) reject(new Ec2Error("BootFailed", `${command} ended without showing '${marker}'; last lines: ${lines.tail(3).join(" / ")}`, "bench"));
+    });
+  });
+}
+
+function machineFacts(loadBefore: number[]): BenchResults["machine"] {
+  const version = (pkg: string) => {
+    try {
+      return (require(`${pkg}/package.json`) as { version: string }).version;
+    } catch {
+      return "unknown";
+    }
+  };
+  // dist/src/benchmark/ when built, src/benchmark/ under the test runner.
+  const pkg = ["../../../package.json", "../../package.json"].map((p) => new URL(p, import.meta.url)).find((u) => fs.existsSync(u) && JSON.parse(fs.readFileSync(u, "utf8")).name === "amiboot");
+  const own = pkg ? (JSON.parse(fs.readFileSync(pkg, "utf8")) as { version: string }) : { version: "unknown" };
+  return {
+    cpuModel: os.cpus()[0]?.model ?? "unknown",
+    cores: os.availableParallelism(),
+    totalMemoryMiB: Math.round(os.totalmem() / 1048576),
+    node: process.version,
+    v86: version("v86"),
+    amiboot: own.version,
+    os: `${os.type()} ${os.release()}`,
+    loadBefore,
+    loadAfter: os.loadavg(),
+  };
+}
