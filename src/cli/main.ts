@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { addBenchCommand } from "./bench-command.js";
 import { addBootCommand } from "./boot-command.js";
 import { EXIT } from "./exit-codes.js";
 import { addBundleCommand } from "./bundle-command.js";
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   addServeCommand(program);
   addImageCommands(program);
   addInstanceCommands(program);
+  addBenchCommand(program);
   return program;
 }
 

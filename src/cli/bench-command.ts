@@ -1,0 +1,111 @@
+import { Option, type Command } from "commander";
+import fs from "node:fs";
+import path from "node:path";
+import { compareResults, compareText } from "../benchmark/compare.js";
+import { htmlReport, terminalTable } from "../benchmark/report.js";
+import type { BenchResults } from "../benchmark/results.js";
+import { DEFAULT_SUITE_OPTIONS, runSuite } from "../benchmark/suite.js";
+import { writeFileAtomically } from "../durable-file.js";
+import { Ec2Error } from "../errors.js";
+import { parseNumber } from "./parse.js";
+import { runCommand } from "./run.js";
+
+interface BenchFlags {
+  runs: number;
+  warmup: number;
+  modes: string;
+  root: string;
+  warm?: boolean;
+  concurrency: string;
+  vsQemu?: boolean;
+  marker: string;
+  type: string;
+  json?: string;
+  report?: string;
+  compare?: boolean;
+}
+
+const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
+
+/** `amiboot bench`: the boot-time suite on disk images, with a terminal table, JSON and an HTML report; `--compare OLD NEW`. */
+export function addBenchCommand(program: Command): void {
+  program
+    .command("bench")
+    .description("boot-time benchmark: HVM vs PV, EBS vs instance store, cold vs warm, concurrency, amiboot vs QEMU TCG")
+    .argument("[images...]", "raw disk images (default: the sample images)")
+    .option("--runs <n>", "measured runs per case", parseNumber, DEFAULT_SUITE_OPTIONS.runs)
+    .option("--warmup <n>", "warm-up runs per case, not measured", parseNumber, DEFAULT_SUITE_OPTIONS.warmup)
+    .option("--modes <list>", "hvm,pv", "hvm,pv")
+    .option("--root <list>", "ebs,instance-store", "ebs,instance-store")
+    .option("--warm", "also measure warm launches (restored from the state saved at the marker)")
+    .option("--concurrency <list>", "concurrent launches to measure, e.g. 1,2,4", "1")
+    .option("--vs-qemu", "also measure QEMU TCG on the same disk (HVM) or the same kernel and initrd (PV)")
+    .option("--marker <text>", "console text that marks user space", DEFAULT_SUITE_OPTIONS.marker)
+    .option("--type <type>", "instance type (guest memory)", DEFAULT_SUITE_OPTIONS.instanceType)
+    .option("--json <file>", "write every sample as JSON")
+    .option("--report <file>", "write an HTML report with charts")
+    .addOption(new Option("--compare", "compare two JSON results: amiboot bench --compare OLD.json NEW.json"))
+    .addHelpText(
+      "after",
+      `
+Each case launches instances through the control plane (RunInstances to the
+marker) in a temporary data directory; runs are interleaved so that drift hits
+every case alike, and ratios are taken per pair of runs. Examples:
+  amiboot bench images/build/hvm-linux.img images/build/pv-linux.img --runs 5 --vs-qemu --report report.html
+  amiboot bench my.img --modes hvm --root ebs --warm --concurrency 1,2,4 --json new.json
+  amiboot bench --compare old.json new.json`,
+    )
+    .action((images: string[], o: BenchFlags) => {
+      if (o.compare) {
+        return runCommand(
+          false,
+          () => {
+            if (images.length !== 2) throw new Ec2Error("InvalidParameterValue", "--compare takes two JSON files: OLD NEW", "bench");
+            const [a, b] = images.map(readResults) as [BenchResults, BenchResults];
+            return compareText(compareResults(a, b));
+          },
+          (text) => text,
+        );
+      }
+      return runCommand(
+        false,
+        async () => {
+          const results = await runSuite({
+            images: images.length > 0 ? images : defaultImages(),
+            runs: o.runs,
+            warmup: o.warmup,
+            modes: list(o.modes) as ("hvm" | "pv")[],
+            roots: list(o.root) as ("ebs" | "instance-store")[],
+            warm: o.warm === true,
+            concurrency: [...new Set([1, ...list(o.concurrency).map(Number)])],
+            vsQemu: o.vsQemu === true,
+            marker: o.marker,
+            instanceType: o.type,
+            log: (line) => process.stderr.write(`${line}\n`),
+          });
+          if (o.json) writeFileAtomically(o.json, JSON.stringify(results, null, 2) + "\n");
+          if (o.report) writeFileAtomically(o.report, htmlReport(results));
+          return results;
+        },
+        (r) => terminalTable(r) + (o.json ? `samples: ${o.json}\n` : "") + (o.report ? `report: ${o.report}\n` : ""),
+      );
+    });
+}
+
+function defaultImages(): string[] {
+  const dir = path.resolve("images/build");
+  const files = ["hvm-linux.img", "pv-linux.img"].map((f) => path.join(dir, f));
+  if (!files.every((f) => fs.existsSync(f))) throw new Ec2Error("InvalidParameterValue", `no images given and the sample images are not in ${dir}: run 'npm run images' or name your images`, "bench");
+  return files;
+}
+
+function readResults(file: string): BenchResults {
+  let data: BenchResults;
+  try {
+    data = JSON.parse(fs.readFileSync(file, "utf8")) as BenchResults;
+  } catch (err) {
+    throw new Ec2Error("InvalidParameterValue", `cannot read ${file}: ${(err as Error).message}`, "bench");
+  }
+  if (data?.version !== 1 || !Array.isArray(data.cases)) throw new Ec2Error("InvalidParameterValue", `${file} is not an amiboot bench result (version 1)`, "bench");
+  return data;
+}

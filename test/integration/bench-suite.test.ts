@@ -1,0 +1,61 @@
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { BenchResults } from "../../src/benchmark/results.js";
+import { image, runCli, tempDir } from "../helpers.js";
+
+const dir = tempDir();
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe("amiboot bench", () => {
+  it("runs a short suite on mbr.img and writes a valid JSON and HTML report; --compare reads them back", async () => {
+    const json = path.join(dir, "a.json");
+    const report = path.join(dir, "a.html");
+    const r = await runCli(
+      ["bench", image("mbr.img"), "--modes", "hvm", "--marker", "hello from the boot sector", "--runs", "3", "--warmup", "1", "--warm", "--concurrency", "1,2", "--json", json, "--report", report],
+      { env: { ...process.env, AMIBOOT_HOME: path.join(dir, "home") } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^case\s+n\s+median/);
+    expect(r.stdout).toContain("mbr.img: HVM, EBS, cold");
+    const results = JSON.parse(fs.readFileSync(json, "utf8")) as BenchResults;
+    expect(results.version).toBe(1);
+    expect(results.cases.map((c) => c.id)).toEqual([
+      "mbr.img/hvm/ebs/cold/c1",
+      "mbr.img/hvm/ebs/warm/c1",
+      "mbr.img/hvm/instance-store/cold/c1",
+      "mbr.img/hvm/instance-store/warm/c1",
+      "mbr.img/hvm/ebs/cold/c2",
+    ]);
+    for (const c of results.cases) {
+      expect(c.samples).toHaveLength(3);
+      for (const s of c.samples) {
+        expect(s.totalMs).toBeGreaterThan(0);
+        expect(s.milestones.until).toBeGreaterThan(0);
+        expect(s.milestones.until).toBeLessThanOrEqual(s.totalMs);
+      }
+    }
+    // The warm cases restored a saved state: no BIOS milestone of their own.
+    expect(results.cases[1]!.samples.every((s) => s.milestones.bios === undefined)).toBe(true);
+    expect(results.cases[4]!.samples.every((s) => s.boots === 2)).toBe(true);
+    expect(results.comparisons.map((c) => c.title)).toEqual(["mbr.img HVM ebs: warm vs cold launch", "mbr.img HVM instance-store: warm vs cold launch", "mbr.img HVM: instance store vs EBS"]);
+    expect(results.machine.cores).toBeGreaterThan(0);
+    const html = fs.readFileSync(report, "utf8");
+    expect(html).toMatch(/^<!DOCTYPE html>/i);
+    expect(html).toContain("<svg");
+    expect(html).toContain("mbr.img: HVM, EBS, cold");
+
+    const same = await runCli(["bench", "--compare", json, json]);
+    expect(same.code).toBe(0);
+    expect(same.stdout).toContain("mbr.img: HVM, EBS, cold");
+  });
+
+  it("refuses bad options with a clear message", async () => {
+    const r = await runCli(["bench", image("mbr.img"), "--modes", "xen"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("modes must be hvm and/or pv");
+    const c = await runCli(["bench", "--compare", image("mbr.img"), image("mbr.img")]);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toContain("cannot read");
+  });
+});
