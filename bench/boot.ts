@@ -8,14 +8,14 @@
  *
  *   npm run bench:boot -- [--runs N] [--warmup N] [--modes hvm,pv] [--no-qemu]
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { BootTimer, type Milestone } from "../src/boot/timer.js";
-import { ConsoleLines } from "../src/boot/console-lines.js";
+import type { Milestone } from "../src/boot/timer.js";
+import { measureProcess } from "../src/benchmark/suite.js";
 import { summary } from "./stats.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -78,32 +78,10 @@ interface Sample {
   milestones: Milestone[];
 }
 
-/** Starts the command, ends it when the marker shows; times since spawn. */
-function measure(c: Case, timeoutMs = 300_000): Promise<{ markerMs: number; milestones: Milestone[] }> {
-  return new Promise((resolve, reject) => {
-    const timer = new BootTimer(MARKER);
-    const lines = new ConsoleLines();
-    const child = spawn(c.command[0]!, c.command.slice(1), { stdio: ["pipe", "pipe", "ignore"] });
-    const kill = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    let done = false;
-    child.stdout.on("data", (chunk: Buffer) => {
-      if (done) return;
-      for (const b of chunk) {
-        const line = lines.pushByte(b);
-        const hit = line !== undefined ? timer.line(line) : [timer.partial(lines.current)].filter((m) => m !== undefined);
-        if (hit.some((m) => m.name === "until")) {
-          done = true;
-          resolve({ markerMs: timer.elapsedMs(), milestones: timer.milestones });
-          child.kill("SIGKILL");
-          return;
-        }
-      }
-    });
-    child.on("exit", () => {
-      clearTimeout(kill);
-      if (!done) reject(new Error(`${c.name} ended without showing ${MARKER}; last lines: ${lines.tail(3).join(" / ")}`));
-    });
-  });
+/** Runs the case's command to the marker (the suite's process timer); times since spawn. */
+async function measure(c: Case): Promise<{ markerMs: number; milestones: Milestone[] }> {
+  const s = await measureProcess(c.command[0]!, c.command.slice(1), MARKER);
+  return { markerMs: s.totalMs, milestones: Object.entries(s.milestones).map(([name, atMs]) => ({ name: name as Milestone["name"], atMs, text: "" })) };
 }
 
 const samples: Sample[] = [];

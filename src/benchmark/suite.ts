@@ -274,7 +274,7 @@ function qemuRunner(o: SuiteOptions, file: string, mode: "hvm" | "pv", id: strin
 }
 
 /** Starts a process, reads its serial console on stdout, ends it at the marker; times from spawn. */
-function measureProcess(command: string, args: string[], marker: string): Promise<BenchSample> {
+export function measureProcess(command: string, args: string[], marker: string): Promise<BenchSample> {
   return new Promise((resolve, reject) => {
     const timer = new BootTimer(marker);
     const lines = new ConsoleLines();
