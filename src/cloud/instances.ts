@@ -91,7 +91,7 @@ export const DEFAULT_INSTANCES_OPTIONS: InstancesOptions = {
   inputMarker: "AMIBOOT-DISKS-READY",
   maxInstances: 32,
   bootSlots: os.availableParallelism(),
-  bootSlotMs: 120_000,
+  bootSlotMs: 30_000,
 };
 
 const USER_DATA_MAX = 16 * 1024;

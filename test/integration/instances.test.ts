@@ -163,24 +163,37 @@ describe("instances through the EC2 API", () => {
     await waitState(id, "terminated");
   });
 
-  it("contains hostile guests: one that spins, one that halts; others are unaffected", async () => {
-    const spin = path.join(endpoint.home, "spin.img");
-    const sector = Buffer.alloc(512 * 2048);
-    sector.set([0xeb, 0xfe], 0); // jmp $
-    sector.set([0x55, 0xaa], 510);
-    fs.writeFileSync(spin, sector);
-    const spinner = await registerEbs(spin, "spins-forever");
+  it("contains hostile guests: one that spins, one that triple-faults, one that halts; others are unaffected", async () => {
+    const bootSector = (file: string, code: number[]) => {
+      const disk = Buffer.alloc(512 * 2048);
+      disk.set(code, 0);
+      disk.set([0x55, 0xaa], 510);
+      fs.writeFileSync(file, disk);
+      return file;
+    };
+    const spinner = await registerEbs(bootSector(path.join(endpoint.home, "spin.img"), [0xeb, 0xfe]), "spins-forever"); // jmp $
+    // lidt [0x7c10] (a zero-limit IDT at 0x7c10), then int3: every exception faults again, a triple fault.
+    const faulter = await registerEbs(bootSector(path.join(endpoint.home, "fault.img"), [0x0f, 0x01, 0x1e, 0x10, 0x7c, 0xcc, 0xeb, 0xfe]), "triple-faults");
+
     const halter = await registerEbs(image("mbr.img"), "halts-at-once");
-    const s = (await ec2.send(new RunInstancesCommand({ ImageId: spinner, InstanceType: "t1.micro", MinCount: 1, MaxCount: 1 }))).Instances![0]!.InstanceId!;
+    // The well-behaved one first: hostile guests hold a boot slot until it times out (30 s).
     const h = (await ec2.send(new RunInstancesCommand({ ImageId: halter, InstanceType: "t1.micro", MinCount: 1, MaxCount: 1 }))).Instances![0]!.InstanceId!;
+    const s = (await ec2.send(new RunInstancesCommand({ ImageId: spinner, InstanceType: "t1.micro", MinCount: 1, MaxCount: 1 }))).Instances![0]!.InstanceId!;
+    const f = (await ec2.send(new RunInstancesCommand({ ImageId: faulter, InstanceType: "t1.micro", MinCount: 1, MaxCount: 1 }))).Instances![0]!.InstanceId!;
     await waitState(s, "running");
     // The halting guest's VM ends: an EBS instance stops, with the reason.
     await waitState(h, "stopped");
     expect((await describe1(h)).StateReason).toMatchObject({ Code: "Client.InstanceInitiatedShutdown" });
     const st = (await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: [s] }))).InstanceStatuses![0]!;
     expect(st.InstanceStatus!.Status).toBe("initializing");
-    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [s] }));
+    // The faulting machine resets or ends; either way the instance says so and the server goes on.
+    await new Promise((r) => setTimeout(r, 3000));
+    const faulted = await describe1(f);
+    expect(["running", "stopped"]).toContain(faulted.State!.Name);
+    if (faulted.State!.Name === "stopped") expect(faulted.StateReason!.Code).toMatch(/^(Server|Client)\./);
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [s, f] }));
     await waitState(s, "terminated");
+    await waitState(f, "terminated");
   });
 
   it("launches warm from the state saved at the image's first marker; the guest carries on from there", async () => {
