@@ -67,15 +67,23 @@ export class Cloud {
     })();
   }
 
-  /** DeregisterImage; with `deleteSnapshots`, its snapshots that no other image uses go too. */
+  /**
+   * DeregisterImage; with `deleteSnapshots`, its snapshots that no other
+   * image uses go too. The image and the snapshot records change in one
+   * transaction; the snapshots' blocks are freed after it.
+   */
   deregisterImage(caller: string, region: string, imageId: string, deleteSnapshots: boolean): void {
     const image = this.images.owned(caller, region, imageId, "DeregisterImage");
-    this.images.deregister(caller, region, imageId);
-    if (!deleteSnapshots) return;
-    for (const m of image.blockDeviceMappings) {
-      const snap = m.Ebs?.SnapshotId;
-      if (snap && this.images.imagesUsingSnapshot(snap).length === 0) this.snapshots.delete(caller, region, snap, []);
-    }
+    const gone = this.db.transaction(() => {
+      this.images.deregister(caller, region, imageId);
+      if (!deleteSnapshots) return [];
+      // One snapshot may back several devices of the image.
+      const snaps = [...new Set(image.blockDeviceMappings.flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])))];
+      const unused = snaps.filter((snap) => this.images.imagesUsingSnapshot(snap).length === 0);
+      for (const snap of unused) this.snapshots.forget(snap);
+      return unused;
+    })();
+    for (const snap of gone) this.volumes.deleteSnapshot(snap);
   }
 
   deleteSnapshot(caller: string, region: string, snapshotId: string): void {

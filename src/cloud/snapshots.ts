@@ -125,11 +125,14 @@ export class Snapshots {
     const op = "DeleteSnapshot";
     this.get(caller, region, id, op);
     if (inUseBy.length > 0) throw new Ec2Error("InvalidSnapshot.InUse", `The snapshot ${id} is currently in use by ${inUseBy[0]}`, op);
-    this.db.transaction(() => {
-      this.db.prepare("delete from snapshots where id = ?").run(id);
-      this.tags.forget(id);
-    })();
+    this.db.transaction(() => this.forget(id))();
     this.volumes.deleteSnapshot(id);
+  }
+
+  /** Deletes a snapshot's record and tags (inside the caller's transaction); its blocks go with `volumes.deleteSnapshot` after. */
+  forget(id: string): void {
+    this.db.prepare("delete from snapshots where id = ?").run(id);
+    this.tags.forget(id);
   }
 }
 

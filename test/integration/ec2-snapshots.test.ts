@@ -2,6 +2,7 @@ import {
   CopyImageCommand,
   CreateTagsCommand,
   DeleteSnapshotCommand,
+  DeregisterImageCommand,
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
   DescribeTagsCommand,
@@ -67,6 +68,15 @@ describe("snapshots belong to an account and a region", () => {
     const tags = await endpoint.ec2(owner).send(new DescribeTagsCommand({ Filters: [{ Name: "resource-type", Values: ["snapshot"] }] }));
     expect(tags.Tags).toEqual([{ ResourceId: snap, ResourceType: "snapshot", Key: "role", Value: "root-disk" }]);
     expect(await ec2Error(endpoint.ec2(owner).send(new DescribeSnapshotsCommand({ Filters: [{ Name: "colour", Values: ["x"] }] })))).toMatchObject({ name: "InvalidParameterValue" });
+  });
+
+  it("DeregisterImage with DeleteAssociatedSnapshots deletes a snapshot that backs two of its devices once", async () => {
+    const twice = endpoint.cloud.snapshots.importDisk(owner.accountId, "us-east-1", image("mbr.img")).snapshotId;
+    const { ImageId } = await endpoint.ec2(owner).send(
+      new RegisterImageCommand({ Name: "twice", RootDeviceName: "/dev/sda1", BlockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: twice } }, { DeviceName: "/dev/sdb", Ebs: { SnapshotId: twice } }] }),
+    );
+    await endpoint.ec2(owner).send(new DeregisterImageCommand({ ImageId, DeleteAssociatedSnapshots: true }));
+    expect(await ec2Error(endpoint.ec2(owner).send(new DescribeSnapshotsCommand({ SnapshotIds: [twice] })))).toMatchObject({ name: "InvalidSnapshot.NotFound" });
   });
 
   it("deletes a snapshot once no image uses it", async () => {
