@@ -66,6 +66,14 @@ export const INSTANCE_ACTIONS: Record<string, Handler> = {
     return { instanceId, timestamp, output: output.toString("base64") };
   },
 
+  /** amiboot's own: console input for `amiboot console --attach` (base64 `Input`). */
+  AmibootSendConsoleInput: (cloud, { accountId, region, params }) => {
+    const op = "AmibootSendConsoleInput";
+    const input = stringParam(params, "Input", { required: true, op })!;
+    cloud.instances.sendConsoleInput(accountId, region, stringParam(params, "InstanceId", { required: true, op })!, Buffer.from(input, "base64"));
+    return { return: true };
+  },
+
   CreateImage: async (cloud, { accountId, region, params }) => {
     const op = "CreateImage";
     const tags = tagsFor(params, "image", op);

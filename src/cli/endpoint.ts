@@ -1,4 +1,6 @@
 import { EC2Client } from "@aws-sdk/client-ec2";
+import { SignatureV4 } from "@smithy/signature-v4";
+import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import type { Command } from "commander";
 import { Cloud } from "../cloud/cloud.js";
 import { Ec2Error } from "../errors.js";
@@ -52,4 +54,52 @@ export function ec2(o: ClientFlags): EC2Client {
   // amiboot supports Node 20; the SDK's notice about its future Node 22 floor is not the user's business here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   return new EC2Client({ endpoint: o.endpoint, region: o.region, credentials: credentials(), maxAttempts: 1 });
+}
+
+/** SHA-256 and HMAC-SHA-256 from node:crypto, in the shape SignatureV4 takes. */
+export class Sha256 {
+  private readonly hash: Hash | Hmac;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", bytes(secret));
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(bytes(data));
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.hash.digest()));
+  }
+}
+
+function bytes(data: string | ArrayBuffer | ArrayBufferView): Buffer {
+  if (typeof data === "string") return Buffer.from(data, "utf8");
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data);
+}
+
+/**
+ * An action of amiboot's own (no AWS SDK command exists for it), signed with
+ * SigV4 as the SDK signs, POSTed form-encoded; EC2 errors come back as EC2
+ * errors.
+ */
+export async function callAction(o: ClientFlags, action: string, params: Record<string, string>): Promise<string> {
+  const url = new URL(o.endpoint);
+  const body = new URLSearchParams({ Action: action, Version: "2016-11-15", ...params }).toString();
+  const signer = new SignatureV4({ credentials: credentials(), region: o.region, service: "ec2", sha256: Sha256 });
+  const signed = await signer.sign({
+    method: "POST",
+    protocol: url.protocol,
+    hostname: url.hostname,
+    ...(url.port ? { port: Number(url.port) } : {}),
+    path: url.pathname,
+    headers: { host: url.host, "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
+    body,
+  });
+  const res = await fetch(new URL(url.pathname, url), { method: "POST", headers: signed.headers as Record<string, string>, body });
+  const text = await res.text();
+  if (!res.ok) {
+    const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? `HTTP${res.status}`;
+    const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? text.slice(0, 200);
+    throw new Ec2Error(code, message.replace(/&apos;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&"), action);
+  }
+  return text;
 }

@@ -15,7 +15,7 @@ import type { Command } from "commander";
 import fs from "node:fs";
 import { WARM_TAG } from "../cloud/instances.js";
 import { Ec2Error } from "../errors.js";
-import { clientOptions, ec2, type ClientFlags } from "./endpoint.js";
+import { callAction, clientOptions, ec2, type ClientFlags } from "./endpoint.js";
 import { parseNumber } from "./parse.js";
 import { runCommand, table } from "./run.js";
 
@@ -111,8 +111,10 @@ export function addInstanceCommands(program: Command): void {
       .command("console")
       .description("an instance's serial console output (the last 64 KiB)")
       .argument("<instance-id>")
-      .option("-f, --follow", "keep printing what the guest writes until it stops or Ctrl-C"),
-  ).action(async (id: string, o: ClientFlags & { follow?: boolean }) => {
+      .option("-f, --follow", "keep printing what the guest writes until it stops or Ctrl-C")
+      .option("-a, --attach", "follow, and send what you type to the guest's serial console (Ctrl-] detaches)"),
+  ).action(async (id: string, o: ClientFlags & { follow?: boolean; attach?: boolean }) => {
+    if (o.attach && !o.json) return runCommand(false, () => attach(o, id), () => "");
     if (!o.follow || o.json) {
       return runCommand(
         o.json,
@@ -152,16 +154,47 @@ async function waitForMarker(client: EC2Client, ids: string[], t0: number, timeo
   return ready;
 }
 
-/** Prints the console as it grows, until the instance is no longer running. */
-async function follow(client: EC2Client, id: string): Promise<void> {
+/**
+ * A live console: the output as `follow` prints it, and stdin (raw, when it
+ * is a terminal) sent to the guest through amiboot's AmibootSendConsoleInput
+ * action. Ctrl-] detaches; the instance runs on.
+ */
+async function attach(o: ClientFlags, id: string): Promise<void> {
+  const DETACH = 0x1d;
+  const detached = new AbortController();
+  let sending = Promise.resolve();
+  const stdin = process.stdin;
+  if (stdin.isTTY) stdin.setRawMode(true);
+  const onData = (chunk: Buffer) => {
+    const at = chunk.indexOf(DETACH);
+    const bytes = at < 0 ? chunk : chunk.subarray(0, at);
+    if (bytes.length > 0) sending = sending.then(() => callAction(o, "AmibootSendConsoleInput", { InstanceId: id, Input: bytes.toString("base64") }).then(() => {}));
+    if (at >= 0) detached.abort();
+  };
+  stdin.on("data", onData);
+  stdin.once("end", () => void sending.then(() => setTimeout(() => detached.abort(), 1000)));
+  if (!stdin.isTTY) process.stderr.write(`amiboot: attached to ${id} (input from a pipe)\n`);
+  else process.stderr.write(`amiboot: attached to ${id}; Ctrl-] detaches\r\n`);
+  try {
+    await follow(ec2(o), id, detached.signal);
+    await sending;
+  } finally {
+    stdin.off("data", onData);
+    if (stdin.isTTY) stdin.setRawMode(false);
+    stdin.pause();
+  }
+}
+
+/** Prints the console as it grows, until the instance is no longer running (or `signal` aborts). */
+async function follow(client: EC2Client, id: string, signal?: AbortSignal): Promise<void> {
   let seen = Buffer.alloc(0);
-  for (;;) {
+  while (!signal?.aborted) {
     const out = Buffer.from((await client.send(new GetConsoleOutputCommand({ InstanceId: id, Latest: true }))).Output ?? "", "base64");
     process.stdout.write(out.subarray(overlap(seen, out)));
     seen = out;
     const state = (await client.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!.State?.Name;
     if (state !== "running" && state !== "pending") return;
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, signal ? 250 : 500));
   }
 }
 

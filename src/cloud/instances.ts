@@ -95,6 +95,7 @@ export const DEFAULT_INSTANCES_OPTIONS: InstancesOptions = {
 };
 
 const USER_DATA_MAX = 16 * 1024;
+const CONSOLE_INPUT_MAX = 4096;
 /** Tag an instance at launch with this key (value "true") for a warm launch. */
 export const WARM_TAG = "amiboot:warm";
 /** Saved states are v86's own format: one per v86 version. */
@@ -300,6 +301,19 @@ export class Instances {
       if (this.live.has(i.instanceId)) return this.change(i, "shutting-down", () => this.endVm(i.instanceId, "terminate"));
       return this.change(i, "terminated", () => this.release(i, USER_SHUTDOWN));
     });
+  }
+
+  /**
+   * Bytes for a running instance's serial console, as if typed (amiboot's
+   * own action, for `amiboot console --attach`; EC2 offers no such call).
+   */
+  sendConsoleInput(caller: string, region: string, id: string, bytes: Uint8Array): void {
+    const op = "AmibootSendConsoleInput";
+    const i = this.get(caller, region, id, op);
+    if (bytes.length > CONSOLE_INPUT_MAX) throw new Ec2Error("InvalidParameterValue", `Console input is limited to ${CONSOLE_INPUT_MAX} bytes per call (got ${bytes.length}).`, op);
+    const run = this.live.get(i.instanceId)?.run;
+    if (i.state !== "running" || !run) throw new Ec2Error("IncorrectInstanceState", `The instance '${i.instanceId}' is not in the 'running' state (it is ${i.state}).`, op);
+    run.send(bytes);
   }
 
   /** The last 64 KiB of the instance's serial console (the running VM's, or the last one's). */

@@ -50,6 +50,18 @@ describe("amiboot run, instance and console, as clients of 'amiboot serve'", () 
     expect(list.stdout).toMatch(new RegExp(`^INSTANCE\\s+IMAGE\\s+STATE.*\\n${id}\\s+${imageId}\\s+running\\s+t1\\.micro\\s+ebs\\s+hvm`));
     expect((await amiboot("console", id)).stdout).toContain(MARKER);
 
+    // A live console: what is typed reaches the guest's shell, its answer comes back; Ctrl-] detaches.
+    for (let i = 0; i < 100 && !(await amiboot("console", id)).stdout.includes("AMIBOOT-DISKS-READY"); i++) await new Promise((r) => setTimeout(r, 200));
+    const attached = spawn(process.execPath, [CLI, "console", id, "--attach", "--endpoint", endpoint], { env, stdio: ["pipe", "pipe", "pipe"] });
+    let seen = "";
+    attached.stdout!.on("data", (d: Buffer) => (seen += d.toString("latin1")));
+    attached.stdin!.write("echo ATTACHED-$((20+22))\n");
+    for (let i = 0; i < 100 && !/^ATTACHED-42/m.test(seen); i++) await new Promise((r) => setTimeout(r, 200));
+    expect(seen).toMatch(/^ATTACHED-42/m);
+    const detached = new Promise<number | null>((r) => attached.once("exit", r));
+    attached.stdin!.write(Buffer.from([0x1d]));
+    expect(await detached).toBe(0);
+
     const created = await amiboot("image", "create", id, "--name", "cli-made", "--no-reboot", "--json");
     expect(JSON.parse(created.stdout).imageId).toMatch(/^ami-/);
     expect(await stateOf(id)).toBe("running");

@@ -1,27 +1,10 @@
 import { SignatureV4 } from "@smithy/signature-v4";
-import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
 import { verifySigV4, type IncomingSignedRequest } from "../../src/api/sigv4.js";
+import { Sha256 } from "../../src/cli/endpoint.js";
 
 /** The SDK signer's SHA-256 / HMAC-SHA256 (the shape of @smithy/types' Hash), over node:crypto. */
-class Sha256 {
-  private readonly hash: Hash | Hmac;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", bytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.hash.update(bytes(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-}
-
-function bytes(data: string | ArrayBuffer | ArrayBufferView): Buffer {
-  if (typeof data === "string") return Buffer.from(data, "utf8");
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data);
-}
 
 const AKID = "AKIDAMIBOOTTEST00001";
 const SECRET = "amiboot/test+secret/0123456789abcdefghijklmnop";
