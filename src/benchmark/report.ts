@@ -161,6 +161,8 @@ export function terminalTable(results: BenchResults): string {
   if (milestones.length) notes.push(`${milestones.map(milestoneTitle).join(", ")}: median seconds since the VM started.`);
   if (withThroughput) notes.push("boots/min: median throughput of the concurrent batch (×boots per batch).");
   out.push(notes.join("\n"));
+  const failed = results.cases.filter((c) => c.error);
+  if (failed.length) out.push(["Failed (left out after the failure):", ...failed.map((c) => `  ${terminalText(c.label)}: ${terminalText(c.error!)}`)].join("\n"));
   const comparisons = comparisonFacts(results);
   if (comparisons.length) out.push(["Comparisons (ratios of times per pair of runs; above 1x the other case is slower):", ...comparisons.map((f) => `  ${terminalText(comparisonSentence(f))}`)].join("\n"));
   out.push(machineLines(results).map(terminalText).join("\n"));
@@ -577,6 +579,8 @@ export function htmlReport(results: BenchResults, options: { title?: string } = 
   body.push(
     `<p class="note">Medians with a distribution-free interval of the median (order statistics of the binomial distribution; the level is the coverage it reaches: 95% or more from 6 runs on). Milestone columns: median seconds since the VM started.</p>`,
   );
+  const failed = results.cases.filter((c) => c.error);
+  if (failed.length) body.push(`<p class="note"><b>Failed</b> (left out after the failure): ${failed.map((c) => `${e(c.label)}: ${e(c.error!)}`).join("; ")}</p>`);
 
   // Comparisons.
   if (comparisons.length) {

@@ -38,6 +38,8 @@ export interface BenchCase {
   params: Record<string, string | number | boolean>;
   /** One per measured run, in run order (warm-up runs are not here). */
   samples: BenchSample[];
+  /** Why the case stopped being measured (a launch that failed or timed out); its samples are those before. */
+  error?: string;
 }
 
 /** One measured run of a case. */

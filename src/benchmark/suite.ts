@@ -29,6 +29,8 @@ export interface SuiteOptions {
   vsQemu: boolean;
   marker: string;
   instanceType: string;
+  /** Seconds a launch may take to show the marker before its case fails. */
+  timeoutSeconds: number;
   /** Progress lines for people (stderr). */
   log: (line: string) => void;
 }
@@ -43,6 +45,7 @@ export const DEFAULT_SUITE_OPTIONS: Omit<SuiteOptions, "images"> = {
   vsQemu: false,
   marker: "AMIBOOT-USERSPACE-READY",
   instanceType: "t1.micro",
+  timeoutSeconds: 120,
   log: () => {},
 };
 
@@ -52,7 +55,6 @@ interface Runner {
   measure(): Promise<BenchSample>;
 }
 
-const TIMEOUT_MS = 300_000;
 const require = createRequire(import.meta.url);
 
 /**
@@ -123,17 +125,25 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
 
     for (let run = -o.warmup; run < o.runs; run++) {
       for (const r of runners) {
-        const sample = await r.measure();
-        o.log(`bench: ${run < 0 ? "warm-up" : `run ${run + 1}/${o.runs}`} ${r.case.label}: ${(sample.totalMs / 1000).toFixed(2)} s`);
-        if (run >= 0) r.case.samples.push(sample);
+        if (r.case.error) continue;
+        try {
+          const sample = await r.measure();
+          o.log(`bench: ${run < 0 ? "warm-up" : `run ${run + 1}/${o.runs}`} ${r.case.label}: ${(sample.totalMs / 1000).toFixed(2)} s`);
+          if (run >= 0) r.case.samples.push(sample);
+        } catch (err) {
+          // A case that fails is reported and left out of later runs; the others go on.
+          r.case.error = err instanceof Error ? err.message : String(err);
+          o.log(`bench: ${r.case.label} failed, left out from now on: ${r.case.error}`);
+        }
       }
     }
+    if (runners.every((r) => r.case.error)) throw new Ec2Error("BenchFailed", `every case failed; first: ${runners[0]!.case.label}: ${runners[0]!.case.error}`, "bench");
     return {
       version: 1,
       startedAt,
       finishedAt: new Date().toISOString(),
       machine: machineFacts(loadBefore),
-      options: { runs: o.runs, warmup: o.warmup, modes: o.modes, roots: o.roots, warm: o.warm, concurrency: o.concurrency, vsQemu: o.vsQemu, marker: o.marker, instanceType: o.instanceType, images: o.images },
+      options: { runs: o.runs, warmup: o.warmup, modes: o.modes, roots: o.roots, warm: o.warm, concurrency: o.concurrency, vsQemu: o.vsQemu, marker: o.marker, instanceType: o.instanceType, timeoutSeconds: o.timeoutSeconds, images: o.images },
       cases: runners.map((r) => r.case),
       comparisons: comparisons.filter((c) => runners.some((r) => r.case.id === c.baseline) && runners.some((r) => r.case.id === c.other)),
     };
@@ -149,18 +159,26 @@ function checkOptions(o: SuiteOptions): void {
   for (const f of o.images) if (!fs.existsSync(f)) throw bad(`no such image: ${f}`);
   if (!Number.isInteger(o.runs) || o.runs < 1) throw bad(`runs must be an integer >= 1, got ${o.runs}`);
   if (!Number.isInteger(o.warmup) || o.warmup < 0) throw bad(`warmup must be an integer >= 0, got ${o.warmup}`);
+  if (!(o.timeoutSeconds > 0)) throw bad(`timeout must be a number of seconds > 0, got ${o.timeoutSeconds}`);
   if (o.modes.length === 0 || o.modes.some((m) => m !== "hvm" && m !== "pv")) throw bad(`modes must be hvm and/or pv, got ${o.modes.join(",")}`);
   if (o.roots.length === 0 || o.roots.some((r) => r !== "ebs" && r !== "instance-store")) throw bad(`roots must be ebs and/or instance-store, got ${o.roots.join(",")}`);
   if (o.concurrency.some((c) => !Number.isInteger(c) || c < 1 || c > 32)) throw bad(`concurrency levels must be integers from 1 to 32, got ${o.concurrency.join(",")}`);
 }
 
-/** Why SeaBIOS would not boot this disk (no boot signature), if it would not. */
+/** Why SeaBIOS would not boot this disk (no boot signature, or a partition table with no boot code), if it would not. */
 function hvmProblem(file: string): string | undefined {
   try {
     checkDiskFile(file, { bootSignature: true });
-    return undefined;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
+  }
+  const dev = new RawFileDevice(file);
+  try {
+    // The first 440 bytes are the MBR's boot code; all zeros is a partition table alone (a PV disk).
+    if (dev.read(0, 440).every((b) => b === 0)) return "its MBR has a partition table but no boot code";
+    return undefined;
+  } finally {
+    dev.close();
   }
 }
 
@@ -219,7 +237,7 @@ async function launchRunner(cloud: Cloud, o: SuiteOptions, file: string, mode: "
       try {
         const reached = new Map<string, number>();
         while (reached.size < ids.length) {
-          if (performance.now() - t0 > TIMEOUT_MS) throw new Ec2Error("BootTimeout", `${c.label}: no marker within ${TIMEOUT_MS / 1000} s`, "bench");
+          if (performance.now() - t0 > o.timeoutSeconds * 1000) throw new Ec2Error("BootTimeout", `${c.label}: no marker within ${o.timeoutSeconds} s`, "bench");
           for (const iid of ids) {
             if (reached.has(iid)) continue;
             const i = cloud.instances.get(owner, region, iid, "bench");
@@ -270,16 +288,16 @@ function qemuRunner(o: SuiteOptions, file: string, mode: "hvm" | "pv", id: strin
     args = [...base, "-kernel", path.join(dir, "vmlinuz"), ...(choice.initrd ? ["-initrd", path.join(dir, "initrd")] : []), "-append", choice.cmdline, "-drive", `file=${file},format=raw,snapshot=on`];
   }
   const c: BenchCase = { id, label: `${path.basename(file)}: ${mode.toUpperCase()}, QEMU TCG`, engine: "qemu", params: { image: path.basename(file), mode, engine: "qemu-tcg" }, samples: [] };
-  return { case: c, measure: () => measureProcess("qemu-system-i386", args, o.marker) };
+  return { case: c, measure: () => measureProcess("qemu-system-i386", args, o.marker, o.timeoutSeconds * 1000) };
 }
 
 /** Starts a process, reads its serial console on stdout, ends it at the marker; times from spawn. */
-export function measureProcess(command: string, args: string[], marker: string): Promise<BenchSample> {
+export function measureProcess(command: string, args: string[], marker: string, timeoutMs = 300_000): Promise<BenchSample> {
   return new Promise((resolve, reject) => {
     const timer = new BootTimer(marker);
     const lines = new ConsoleLines();
     const child = spawn(command, args, { stdio: ["pipe", "pipe", "ignore"] });
-    const kill = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
+    const kill = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     let done = false;
     child.stdout.on("data", (chunk: Buffer) => {
       if (done) return;

@@ -20,6 +20,7 @@ interface BenchFlags {
   vsQemu?: boolean;
   marker: string;
   type: string;
+  timeout: number;
   json?: string;
   report?: string;
   compare?: boolean;
@@ -42,6 +43,7 @@ export function addBenchCommand(program: Command): void {
     .option("--vs-qemu", "also measure QEMU TCG on the same disk (HVM) or the same kernel and initrd (PV)")
     .option("--marker <text>", "console text that marks user space", DEFAULT_SUITE_OPTIONS.marker)
     .option("--type <type>", "instance type (guest memory)", DEFAULT_SUITE_OPTIONS.instanceType)
+    .option("--timeout <seconds>", "a launch that shows no marker by then fails its case", parseNumber, DEFAULT_SUITE_OPTIONS.timeoutSeconds)
     .option("--json <file>", "write every sample as JSON")
     .option("--report <file>", "write an HTML report with charts")
     .addOption(new Option("--compare", "compare two JSON results: amiboot bench --compare OLD.json NEW.json"))
@@ -81,6 +83,7 @@ every case alike, and ratios are taken per pair of runs. Examples:
             vsQemu: o.vsQemu === true,
             marker: o.marker,
             instanceType: o.type,
+            timeoutSeconds: o.timeout,
             log: (line) => process.stderr.write(`${line}\n`),
           });
           if (o.json) writeFileAtomically(o.json, JSON.stringify(results, null, 2) + "\n");

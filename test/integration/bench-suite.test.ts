@@ -50,6 +50,23 @@ describe("amiboot bench", () => {
     expect(same.stdout).toContain("mbr.img: HVM, EBS, cold");
   });
 
+  it("reports a case whose guest never shows the marker and measures the others", async () => {
+    const json = path.join(dir, "b.json");
+    // idle.img prints the marker; mbr.img halts without it, so its instance stops before the marker.
+    const r = await runCli(["bench", image("idle.img"), image("mbr.img"), "--modes", "hvm", "--root", "ebs", "--runs", "2", "--warmup", "0", "--json", json]);
+    expect(r.code, r.stderr).toBe(0);
+    const results = JSON.parse(fs.readFileSync(json, "utf8")) as BenchResults;
+    const [idle, mbr] = results.cases;
+    expect(idle!.samples).toHaveLength(2);
+    expect(idle!.error).toBeUndefined();
+    expect(mbr!.samples).toHaveLength(0);
+    expect(mbr!.error).toContain("ended before its marker");
+    expect(r.stdout).toContain("Failed (left out after the failure):");
+    const none = await runCli(["bench", image("mbr.img"), "--modes", "hvm", "--root", "ebs", "--runs", "1", "--warmup", "0"]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("BenchFailed");
+  });
+
   it("refuses bad options with a clear message", async () => {
     const r = await runCli(["bench", image("mbr.img"), "--modes", "xen"]);
     expect(r.code).toBe(2);
