@@ -4,7 +4,7 @@
  * Pure functions of the results; every text that comes from the results
  * (case labels are made from user file names) is escaped in the HTML.
  */
-import type { BenchCase, BenchResults } from "./results.js";
+import type { BenchCase, BenchResults, MemoryResult } from "./results.js";
 import { MILESTONE_TITLES } from "./results.js";
 import {
   bootsOf,
@@ -137,6 +137,11 @@ export function textTable(head: string[], rows: string[][], right: boolean[]): s
  * its level, min…max, each milestone's median, boots per minute for
  * concurrency cases), the comparisons as sentences, then the machine.
  */
+/** RSS with 1..N instances running and the cost of one more. */
+export function memoryLine(m: MemoryResult): string {
+  return `Memory (${m.label}, ${m.guestMiB} MiB guests): RSS ${m.points.map((p) => `${p.rssMiB} MiB with ${p.running}`).join(", ")} running; ${m.perExtraInstanceMiB} MiB per extra running instance.`;
+}
+
 export function terminalTable(results: BenchResults): string {
   const facts = caseFacts(results);
   const milestones = allMilestones(results);
@@ -161,6 +166,7 @@ export function terminalTable(results: BenchResults): string {
   if (milestones.length) notes.push(`${milestones.map(milestoneTitle).join(", ")}: median seconds since the VM started.`);
   if (withThroughput) notes.push("boots/min: median throughput of the concurrent batch (×boots per batch).");
   out.push(notes.join("\n"));
+  if (results.memory) out.push(terminalText(memoryLine(results.memory)));
   const failed = results.cases.filter((c) => c.error);
   if (failed.length) out.push(["Failed (left out after the failure):", ...failed.map((c) => `  ${terminalText(c.label)}: ${terminalText(c.error!)}`)].join("\n"));
   const comparisons = comparisonFacts(results);
@@ -579,6 +585,7 @@ export function htmlReport(results: BenchResults, options: { title?: string } = 
   body.push(
     `<p class="note">Medians with a distribution-free interval of the median (order statistics of the binomial distribution; the level is the coverage it reaches: 95% or more from 6 runs on). Milestone columns: median seconds since the VM started.</p>`,
   );
+  if (results.memory) body.push(`<h2>Memory</h2><p>${e(memoryLine(results.memory))}</p>`);
   const failed = results.cases.filter((c) => c.error);
   if (failed.length) body.push(`<p class="note"><b>Failed</b> (left out after the failure): ${failed.map((c) => `${e(c.label)}: ${e(c.error!)}`).join("; ")}</p>`);
 

@@ -25,6 +25,16 @@ export interface BenchResults {
   cases: BenchCase[];
   /** Pairs to report as ratios: other / baseline, computed per pair of runs (run i of each; runs are interleaved so drift hits both alike). */
   comparisons: { title: string; baseline: string; other: string }[];
+  /** Memory of running instances: the process's RSS (every VM runs in one of its threads) with 1, 2, … instances up. */
+  memory?: MemoryResult;
+}
+
+export interface MemoryResult {
+  label: string;
+  guestMiB: number;
+  points: { running: number; rssMiB: number }[];
+  /** The least-squares slope of RSS over running instances. */
+  perExtraInstanceMiB: number;
 }
 
 /** One configuration measured several times. */

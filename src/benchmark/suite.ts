@@ -8,11 +8,12 @@ import { checkDiskFile } from "../boot/disk-file.js";
 import { pvGrub } from "../boot/pv-grub.js";
 import { BootTimer } from "../boot/timer.js";
 import { Cloud } from "../cloud/cloud.js";
+import { memoryOf } from "../cloud/instance-types.js";
 import { WARM_TAG } from "../cloud/instances.js";
 import { Ec2Error } from "../errors.js";
 import { createBundle } from "../volumes/bundle.js";
 import { RawFileDevice } from "../volumes/raw-file.js";
-import type { BenchCase, BenchResults, BenchSample } from "./results.js";
+import type { BenchCase, BenchResults, BenchSample, MemoryResult } from "./results.js";
 
 export interface SuiteOptions {
   /** Raw disk images to boot. */
@@ -29,6 +30,8 @@ export interface SuiteOptions {
   vsQemu: boolean;
   marker: string;
   instanceType: string;
+  /** Measure RSS with 1..memory instances running (0: not measured). */
+  memory: number;
   /** Seconds a launch may take to show the marker before its case fails. */
   timeoutSeconds: number;
   /** Progress lines for people (stderr). */
@@ -46,6 +49,7 @@ export const DEFAULT_SUITE_OPTIONS: Omit<SuiteOptions, "images"> = {
   marker: "AMIBOOT-USERSPACE-READY",
   instanceType: "t1.micro",
   timeoutSeconds: 120,
+  memory: 0,
   log: () => {},
 };
 
@@ -53,6 +57,8 @@ export const DEFAULT_SUITE_OPTIONS: Omit<SuiteOptions, "images"> = {
 interface Runner {
   case: BenchCase;
   measure(): Promise<BenchSample>;
+  /** The image launched (amiboot cases). */
+  imageId?: string;
 }
 
 const require = createRequire(import.meta.url);
@@ -137,6 +143,7 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
         }
       }
     }
+    const memory = o.memory > 0 ? await measureMemory(cloudFor(1), o, runners.find((r) => r.case.engine === "amiboot" && !r.case.error)) : undefined;
     if (runners.every((r) => r.case.error)) throw new Ec2Error("BenchFailed", `every case failed; first: ${runners[0]!.case.label}: ${runners[0]!.case.error}`, "bench");
     return {
       version: 1,
@@ -146,6 +153,7 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
       options: { runs: o.runs, warmup: o.warmup, modes: o.modes, roots: o.roots, warm: o.warm, concurrency: o.concurrency, vsQemu: o.vsQemu, marker: o.marker, instanceType: o.instanceType, timeoutSeconds: o.timeoutSeconds, images: o.images },
       cases: runners.map((r) => r.case),
       comparisons: comparisons.filter((c) => runners.some((r) => r.case.id === c.baseline) && runners.some((r) => r.case.id === c.other)),
+      ...(memory ? { memory } : {}),
     };
   } finally {
     for (const cloud of clouds.values()) await cloud.shutdown();
@@ -221,8 +229,8 @@ async function launchRunner(cloud: Cloud, o: SuiteOptions, file: string, mode: "
   const c: BenchCase = { id, label: `${path.basename(file)}: ${labels.join(", ")}`, engine: "amiboot", params: { image: path.basename(file), mode, root, warm, concurrency, sizeMiB }, samples: [] };
   return {
     case: c,
+    imageId,
     async measure() {
-      const rssBefore = process.memoryUsage().rss;
       const t0 = performance.now();
       const r = cloud.instances.run(owner, region, {
         imageId,
@@ -233,7 +241,6 @@ async function launchRunner(cloud: Cloud, o: SuiteOptions, file: string, mode: "
         tags: warm ? [{ key: WARM_TAG, value: "true" }] : [],
       });
       const ids = r.instances.map((i) => i.instanceId);
-      let rssMiB = 0;
       try {
         const reached = new Map<string, number>();
         while (reached.size < ids.length) {
@@ -246,14 +253,13 @@ async function launchRunner(cloud: Cloud, o: SuiteOptions, file: string, mode: "
           }
           await new Promise((res) => setTimeout(res, 5));
         }
-        rssMiB = Math.max(0, (process.memoryUsage().rss - rssBefore) / 1048576 / ids.length);
         const totalMs = Math.max(...reached.values());
         // The slowest instance's milestones, from its VM's start (what comes before is queueing and starting the VM).
         const last = [...reached].sort((a, b) => b[1] - a[1])[0]![0];
         const ms = cloud.instances.get(owner, region, last, "bench").milestones;
         const until = ms.find((m) => m.name === "until")!.atMs;
         const milestones = Object.fromEntries(ms.filter((m) => m.atMs <= until).map((m) => [m.name, Math.round(m.atMs)]));
-        return { totalMs: Math.round(totalMs), milestones, boots: ids.length, rssMiB: Math.round(rssMiB) };
+        return { totalMs: Math.round(totalMs), milestones, boots: ids.length };
       } finally {
         cloud.instances.terminate(owner, region, ids);
         for (const iid of ids) {
@@ -262,6 +268,43 @@ async function launchRunner(cloud: Cloud, o: SuiteOptions, file: string, mode: "
       }
     },
   };
+}
+
+/**
+ * RSS with 1, 2, … instances of the first case's image running (each idle
+ * after its marker, measured 2 s after the last one reached it), and the
+ * slope: what one more running instance costs.
+ */
+async function measureMemory(cloud: Cloud, o: SuiteOptions, first: Runner | undefined): Promise<MemoryResult | undefined> {
+  if (!first) return undefined;
+  const owner = cloud.accounts.defaultAccount().accountId;
+  const region = "us-east-1";
+  const imageId = first.imageId;
+  const ids: string[] = [];
+  const points: MemoryResult["points"] = [];
+  try {
+    for (let k = 1; k <= o.memory; k++) {
+      const id = cloud.instances.run(owner, region, { imageId, instanceType: o.instanceType, minCount: 1, maxCount: 1, blockDeviceMappings: [], tags: [] }).instances[0]!.instanceId;
+      ids.push(id);
+      const t0 = performance.now();
+      while (!cloud.instances.get(owner, region, id, "bench").milestones.some((m) => m.name === "until")) {
+        if (performance.now() - t0 > o.timeoutSeconds * 1000) throw new Ec2Error("BootTimeout", `memory: ${id} showed no marker within ${o.timeoutSeconds} s`, "bench");
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      await new Promise((res) => setTimeout(res, 2000));
+      points.push({ running: k, rssMiB: Math.round(process.memoryUsage().rss / 1048576) });
+      o.log(`bench: memory: ${k} running, RSS ${points.at(-1)!.rssMiB} MiB`);
+    }
+  } finally {
+    cloud.instances.terminate(owner, region, ids);
+    for (const id of ids) while (cloud.instances.get(owner, region, id, "bench").state !== "terminated") await new Promise((res) => setTimeout(res, 10));
+  }
+  const n = points.length;
+  const mx = points.reduce((a, p) => a + p.running, 0) / n;
+  const my = points.reduce((a, p) => a + p.rssMiB, 0) / n;
+  const sxx = points.reduce((a, p) => a + (p.running - mx) ** 2, 0);
+  const slope = sxx > 0 ? points.reduce((a, p) => a + (p.running - mx) * (p.rssMiB - my), 0) / sxx : Number.NaN;
+  return { label: first.case.label, guestMiB: memoryOf(o.instanceType, "bench"), points, perExtraInstanceMiB: Math.round(slope) };
 }
 
 /** QEMU TCG on the same disk (HVM), or QEMU's direct boot of the kernel and initrd the shim picks (PV); undefined when QEMU is missing. */

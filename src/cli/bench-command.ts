@@ -21,6 +21,7 @@ interface BenchFlags {
   marker: string;
   type: string;
   timeout: number;
+  memory: number;
   json?: string;
   report?: string;
   compare?: boolean;
@@ -43,6 +44,7 @@ export function addBenchCommand(program: Command): void {
     .option("--vs-qemu", "also measure QEMU TCG on the same disk (HVM) or the same kernel and initrd (PV)")
     .option("--marker <text>", "console text that marks user space", DEFAULT_SUITE_OPTIONS.marker)
     .option("--type <type>", "instance type (guest memory)", DEFAULT_SUITE_OPTIONS.instanceType)
+    .option("--memory <n>", "also measure RSS with 1 to N instances running (what one more costs)", parseNumber, 0)
     .option("--timeout <seconds>", "a launch that shows no marker by then fails its case", parseNumber, DEFAULT_SUITE_OPTIONS.timeoutSeconds)
     .option("--json <file>", "write every sample as JSON")
     .option("--report <file>", "write an HTML report with charts")
@@ -84,6 +86,7 @@ every case alike, and ratios are taken per pair of runs. Examples:
             marker: o.marker,
             instanceType: o.type,
             timeoutSeconds: o.timeout,
+            memory: o.memory,
             log: (line) => process.stderr.write(`${line}\n`),
           });
           if (o.json) writeFileAtomically(o.json, JSON.stringify(results, null, 2) + "\n");

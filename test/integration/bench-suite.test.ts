@@ -53,7 +53,7 @@ describe("amiboot bench", () => {
   it("reports a case whose guest never shows the marker and measures the others", async () => {
     const json = path.join(dir, "b.json");
     // idle.img prints the marker; mbr.img halts without it, so its instance stops before the marker.
-    const r = await runCli(["bench", image("idle.img"), image("mbr.img"), "--modes", "hvm", "--root", "ebs", "--runs", "2", "--warmup", "0", "--json", json]);
+    const r = await runCli(["bench", image("idle.img"), image("mbr.img"), "--modes", "hvm", "--root", "ebs", "--runs", "2", "--warmup", "0", "--memory", "2", "--json", json]);
     expect(r.code, r.stderr).toBe(0);
     const results = JSON.parse(fs.readFileSync(json, "utf8")) as BenchResults;
     const [idle, mbr] = results.cases;
@@ -62,6 +62,10 @@ describe("amiboot bench", () => {
     expect(mbr!.samples).toHaveLength(0);
     expect(mbr!.error).toContain("ended before its marker");
     expect(r.stdout).toContain("Failed (left out after the failure):");
+    // RSS with 1 and 2 idle.img instances running, and the slope.
+    expect(results.memory!.points.map((p) => p.running)).toEqual([1, 2]);
+    expect(results.memory!.perExtraInstanceMiB).toBe(results.memory!.points[1]!.rssMiB - results.memory!.points[0]!.rssMiB);
+    expect(r.stdout).toMatch(/Memory \(idle\.img: HVM, EBS, cold, 128 MiB guests\): RSS \d+ MiB with 1, \d+ MiB with 2 running/);
     const none = await runCli(["bench", image("mbr.img"), "--modes", "hvm", "--root", "ebs", "--runs", "1", "--warmup", "0"]);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain("BenchFailed");
