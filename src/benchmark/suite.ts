@@ -129,6 +129,8 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
     }
     if (runners.length === 0) throw new Ec2Error("InvalidParameterValue", "nothing to measure: no image can boot in the modes asked for", "bench");
 
+    // Memory first, in a process no earlier VM has left idle workers or garbage in.
+    const memory = o.memory > 0 ? await measureMemory(cloudFor(1), o, runners.find((r) => r.case.engine === "amiboot")) : undefined;
     for (let run = -o.warmup; run < o.runs; run++) {
       for (const r of runners) {
         if (r.case.error) continue;
@@ -143,7 +145,6 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
         }
       }
     }
-    const memory = o.memory > 0 ? await measureMemory(cloudFor(1), o, runners.find((r) => r.case.engine === "amiboot" && !r.case.error)) : undefined;
     if (runners.every((r) => r.case.error)) throw new Ec2Error("BenchFailed", `every case failed; first: ${runners[0]!.case.label}: ${runners[0]!.case.error}`, "bench");
     return {
       version: 1,

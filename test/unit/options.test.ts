@@ -31,6 +31,7 @@ describe("poolOptions", () => {
     [{ maxThreads: 0 }, "options.maxThreads must be an integer from 1 to 64, got 0"],
     [{ workerHeapMb: 10 }, "options.workerHeapMb must be an integer >= 64, got 10"],
     [{ graceMs: -5 }, "options.graceMs must be an integer >= 0, got -5"],
+    [{ workerYoungGenerationMb: 0 }, "options.workerYoungGenerationMb must be an integer from 1 to 256, got 0"],
   ])("rejects %j with a RangeError", (input, message) => {
     expect(() => poolOptions(input)).toThrow(new RangeError(message));
   });
