@@ -41,11 +41,13 @@ export class Cloud {
   }
 
   /**
-   * The work a server left unfinished when it stopped: instances whose VMs
-   * were running stop (EBS) or terminate (instance store); bundles still
-   * pending are verified again (in the background).
+   * The work a server left unfinished when it stopped: snapshots it wrote
+   * but never recorded are deleted; instances whose VMs were running stop
+   * (EBS) or terminate (instance store); bundles still pending are verified
+   * again (in the background).
    */
   resume(): void {
+    this.snapshots.sweepOrphans();
     this.instances.recover();
     void this.images.resumePending();
   }

@@ -6,6 +6,8 @@ import { filterPredicate, paginate, type Filter } from "./filters.js";
 import type { Tag, Tags } from "./tags.js";
 
 const GiB = 1024 ** 3;
+/** The descriptions the server gives the snapshots it makes (see Images.copy and Instances.createImage). */
+const SERVER_MADE = /^(Copied for ami-[0-9a-f]{17} from |Created by CreateImage\(i-[0-9a-f]{17}\) )/;
 
 /** An EBS snapshot as DescribeSnapshots shows it. */
 export interface Snapshot {
@@ -127,6 +129,24 @@ export class Snapshots {
     if (inUseBy.length > 0) throw new Ec2Error("InvalidSnapshot.InUse", `The snapshot ${id} is currently in use by ${inUseBy[0]}`, op);
     this.db.transaction(() => this.forget(id))();
     this.volumes.deleteSnapshot(id);
+  }
+
+  /**
+   * At server start: deletes the snapshots the server itself made (CopyImage,
+   * CreateImage) whose record never committed because the server died in
+   * between; their blocks are freed. Snapshots made by the local CLI without
+   * an owner (`amiboot volume snapshot`) are left alone.
+   */
+  sweepOrphans(): number {
+    const known = this.db.prepare("select 1 from snapshots where id = ?").pluck();
+    let swept = 0;
+    for (const m of this.volumes.listSnapshots()) {
+      if (SERVER_MADE.test(m.description ?? "") && known.get(m.id) === undefined) {
+        this.volumes.deleteSnapshot(m.id);
+        swept++;
+      }
+    }
+    return swept;
   }
 
   /** Deletes a snapshot's record and tags (inside the caller's transaction); its blocks go with `volumes.deleteSnapshot` after. */

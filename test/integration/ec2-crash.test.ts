@@ -333,6 +333,9 @@ describe("kill -9 of the EC2 endpoint during RegisterImage and CopyImage", () =>
       const t2 = performance.now();
       served = await serve();
       expect(served.accountId, "the default account after a restart").toBe(account);
+      // The restarted server deleted the manifests its killed predecessor wrote but never recorded.
+      const left = manifestIds();
+      for (const id of orphans) expect(left.has(id), `orphan manifest ${id} swept at start`).toBe(false);
       const t3 = performance.now();
       await checkOnline(served, orphans);
       const t4 = performance.now();

@@ -79,6 +79,18 @@ describe("snapshots belong to an account and a region", () => {
     expect(await ec2Error(endpoint.ec2(owner).send(new DescribeSnapshotsCommand({ SnapshotIds: [twice] })))).toMatchObject({ name: "InvalidSnapshot.NotFound" });
   });
 
+  it("deletes at start the snapshots a killed server wrote but never recorded, and only those", async () => {
+    const volumes = endpoint.cloud.volumes;
+    // As a CopyImage killed between its manifest and its record would leave it.
+    const orphan = volumes.copySnapshot(snap, "Copied for ami-0123456789abcdef0 from us-east-1").id;
+    // Made by the local CLI without an owner ('amiboot volume snapshot'): not the server's to delete.
+    const local = volumes.importSnapshot(image("mbr.img"), { description: "my own" }).id;
+    await endpoint.restart();
+    expect(() => endpoint.cloud.volumes.getSnapshot(orphan)).toThrow(expect.objectContaining({ code: "InvalidSnapshot.NotFound" }));
+    expect(endpoint.cloud.volumes.getSnapshot(local).id).toBe(local);
+    expect(endpoint.cloud.volumes.getSnapshot(snap).id).toBe(snap);
+  });
+
   it("deletes a snapshot once no image uses it", async () => {
     const imageId = (await registerOn(owner, snap, "uses-snap")).ImageId!;
     expect(await ec2Error(endpoint.ec2(owner).send(new DeleteSnapshotCommand({ SnapshotId: snap })))).toMatchObject({ name: "InvalidSnapshot.InUse" });
