@@ -47,7 +47,12 @@ export class Cloud {
    * again (in the background).
    */
   resume(): void {
-    this.snapshots.sweepOrphans();
+    try {
+      this.snapshots.sweepOrphans();
+    } catch (err) {
+      // Only a leak: the next start tries again. The server must start anyway.
+      console.error(`amiboot: could not delete unrecorded snapshots yet: ${(err as Error).message}`);
+    }
     this.instances.recover();
     void this.images.resumePending();
   }

@@ -309,11 +309,15 @@ export class VolumeStore {
 }
 
 function holderIsDead(lock: string): boolean {
-  let pid: number;
+  let pid = Number.NaN;
   try {
     pid = Number(fs.readFileSync(path.join(lock, "pid"), "utf8"));
   } catch {
-    // A lock without a pid file is either being created or left by a crash mid-creation.
+    // No pid file yet: handled with an empty one below.
+  }
+  if (!Number.isInteger(pid) || pid <= 0) {
+    // A lock without a pid (no file, or an empty one) is either being created or left by a crash mid-creation.
+    // (An empty file must not reach process.kill: pid 0 is the caller's own process group, always alive.)
     const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0);
     return age > 5000;
   }

@@ -140,4 +140,19 @@ describe("VolumeStore", () => {
     expect(store.verify().problems).toEqual([expect.stringContaining(`${snap.id} block 0: chunk ${hash} is damaged`)]);
     vol.close();
   });
+
+  it("takes over a lock left by a process killed while writing its pid (an empty pid file)", () => {
+    const lockHome = path.join(dir, "locked-home");
+    const locked = new VolumeStore(lockHome);
+    const lock = path.join(lockHome, "lock");
+    fs.mkdirSync(lock);
+    fs.writeFileSync(path.join(lock, "pid"), "");
+    const old = new Date(Date.now() - 10_000);
+    fs.utimesSync(lock, old, old);
+    const t0 = Date.now();
+    const { file } = makeImage("after-lock.img", ["r"]);
+    expect(locked.importSnapshot(file).stats.blocks).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(fs.existsSync(lock)).toBe(false);
+  });
 });
