@@ -1,3 +1,4 @@
+import { DescribeImagesCommand, DescribeInstancesCommand, DescribeInstanceStatusCommand, RunInstancesCommand, TerminateInstancesCommand, type EC2Client } from "@aws-sdk/client-ec2";
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { createRequire } from "node:module";
@@ -18,6 +19,8 @@ import type { BenchCase, BenchResults, BenchSample, MemoryResult } from "./resul
 export interface SuiteOptions {
   /** Raw disk images to boot. */
   images: string[];
+  /** AMIs to launch through an EC2 endpoint (`amiboot serve`), with a client for it. */
+  amis: { ids: string[]; client?: EC2Client };
   runs: number;
   warmup: number;
   modes: ("hvm" | "pv")[];
@@ -39,6 +42,7 @@ export interface SuiteOptions {
 }
 
 export const DEFAULT_SUITE_OPTIONS: Omit<SuiteOptions, "images"> = {
+  amis: { ids: [] },
   runs: 5,
   warmup: 1,
   modes: ["hvm", "pv"],
@@ -127,6 +131,11 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
       const h = hvm.find((x) => x.case.params.image === p.case.params.image) ?? (hvm.length === 1 && pv.length === 1 ? hvm[0] : undefined);
       if (h) comparisons.push({ title: `PV (${p.case.params.image}) vs HVM (${h.case.params.image})`, baseline: h.case.id, other: p.case.id });
     }
+    for (const ami of o.amis.ids) {
+      const cases = await amiRunners(o, ami);
+      runners.push(...cases);
+      if (o.warm) comparisons.push({ title: `${ami}: warm vs cold launch`, baseline: cases[0]!.case.id, other: cases[1]!.case.id });
+    }
     if (runners.length === 0) throw new Ec2Error("InvalidParameterValue", "nothing to measure: no image can boot in the modes asked for", "bench");
 
     // Memory first, in a process no earlier VM has left idle workers or garbage in.
@@ -151,7 +160,7 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
       startedAt,
       finishedAt: new Date().toISOString(),
       machine: machineFacts(loadBefore),
-      options: { runs: o.runs, warmup: o.warmup, modes: o.modes, roots: o.roots, warm: o.warm, concurrency: o.concurrency, vsQemu: o.vsQemu, marker: o.marker, instanceType: o.instanceType, timeoutSeconds: o.timeoutSeconds, images: o.images },
+      options: { runs: o.runs, warmup: o.warmup, modes: o.modes, roots: o.roots, warm: o.warm, concurrency: o.concurrency, vsQemu: o.vsQemu, marker: o.marker, instanceType: o.instanceType, timeoutSeconds: o.timeoutSeconds, images: o.images, amis: o.amis.ids },
       cases: runners.map((r) => r.case),
       comparisons: comparisons.filter((c) => runners.some((r) => r.case.id === c.baseline) && runners.some((r) => r.case.id === c.other)),
       ...(memory ? { memory } : {}),
@@ -164,7 +173,8 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
 
 function checkOptions(o: SuiteOptions): void {
   const bad = (m: string) => new Ec2Error("InvalidParameterValue", m, "bench");
-  if (o.images.length === 0) throw bad("give at least one disk image");
+  if (o.images.length === 0 && o.amis.ids.length === 0) throw bad("give at least one disk image or AMI");
+  if (o.amis.ids.length > 0 && !o.amis.client) throw bad("AMIs are launched through an EC2 endpoint: give a client for it");
   for (const f of o.images) if (!fs.existsSync(f)) throw bad(`no such image: ${f}`);
   if (!Number.isInteger(o.runs) || o.runs < 1) throw bad(`runs must be an integer >= 1, got ${o.runs}`);
   if (!Number.isInteger(o.warmup) || o.warmup < 0) throw bad(`warmup must be an integer >= 0, got ${o.warmup}`);
@@ -306,6 +316,73 @@ async function measureMemory(cloud: Cloud, o: SuiteOptions, first: Runner | unde
   const sxx = points.reduce((a, p) => a + (p.running - mx) ** 2, 0);
   const slope = sxx > 0 ? points.reduce((a, p) => a + (p.running - mx) * (p.rssMiB - my), 0) / sxx : Number.NaN;
   return { label: first.case.label, guestMiB: memoryOf(o.instanceType, "bench"), points, perExtraInstanceMiB: Math.round(slope) };
+}
+
+/**
+ * An AMI launched through an EC2 endpoint, as any client launches it: time
+ * from RunInstances to the instance status check passing (the marker),
+ * polled every 20 ms. The API shows no milestones, so these cases have
+ * none. Cold, warm (with --warm) and each concurrency level.
+ */
+async function amiRunners(o: SuiteOptions, ami: string): Promise<Runner[]> {
+  const client = o.amis.client!;
+  const image = (await client.send(new DescribeImagesCommand({ ImageIds: [ami] }))).Images?.[0];
+  if (!image) throw new Ec2Error("InvalidAMIID.NotFound", `The image id '[${ami}]' does not exist`, "bench");
+  const mode = image.VirtualizationType === "paravirtual" ? "pv" : "hvm";
+  const root = image.RootDeviceType ?? "ebs";
+  const variants = [
+    { warm: false, concurrency: 1 },
+    ...(o.warm ? [{ warm: true, concurrency: 1 }] : []),
+    ...o.concurrency.filter((c) => c > 1).map((concurrency) => ({ warm: false, concurrency })),
+  ];
+  return variants.map(({ warm, concurrency }) => {
+    const labels = [mode.toUpperCase(), root === "ebs" ? "EBS" : "instance store", warm ? "warm" : "cold", ...(concurrency > 1 ? [`${concurrency} at once`] : [])];
+    const c: BenchCase = {
+      id: `${ami}/${mode}/${root}/${warm ? "warm" : "cold"}/c${concurrency}`,
+      label: `${ami} (${image.Name ?? "?"}): ${labels.join(", ")}, via the endpoint`,
+      engine: "amiboot",
+      params: { image: ami, mode, root, warm, concurrency, endpoint: true },
+      samples: [],
+    };
+    return { case: c, measure: () => launchThroughEndpoint(client, o, c, ami, warm, concurrency) };
+  });
+}
+
+async function launchThroughEndpoint(client: EC2Client, o: SuiteOptions, c: BenchCase, ami: string, warm: boolean, concurrency: number): Promise<BenchSample> {
+  const t0 = performance.now();
+  const r = await client.send(
+    new RunInstancesCommand({
+      ImageId: ami,
+      InstanceType: o.instanceType as never,
+      MinCount: concurrency,
+      MaxCount: concurrency,
+      ...(warm ? { TagSpecifications: [{ ResourceType: "instance", Tags: [{ Key: WARM_TAG, Value: "true" }] }] } : {}),
+    }),
+  );
+  const ids = (r.Instances ?? []).map((i) => i.InstanceId!);
+  try {
+    const reached = new Map<string, number>();
+    while (reached.size < ids.length) {
+      if (performance.now() - t0 > o.timeoutSeconds * 1000) throw new Ec2Error("BootTimeout", `${c.label}: no marker within ${o.timeoutSeconds} s`, "bench");
+      const statuses = (await client.send(new DescribeInstanceStatusCommand({ InstanceIds: ids, IncludeAllInstances: true }))).InstanceStatuses ?? [];
+      for (const st of statuses) {
+        const state = st.InstanceState?.Name;
+        if (state === "stopped" || state === "terminated") throw new Ec2Error("InstanceFailed", `${c.label}: ${st.InstanceId} ended before its marker (${state})`, "bench");
+        if (st.InstanceStatus?.Status === "ok" && !reached.has(st.InstanceId!)) reached.set(st.InstanceId!, performance.now() - t0);
+      }
+      if (reached.size < ids.length) await new Promise((res) => setTimeout(res, 20));
+    }
+    return { totalMs: Math.round(Math.max(...reached.values())), milestones: {}, boots: ids.length };
+  } finally {
+    if (ids.length > 0) {
+      await client.send(new TerminateInstancesCommand({ InstanceIds: ids }));
+      for (let i = 0; i < 3000; i++) {
+        const states = (await client.send(new DescribeInstancesCommand({ InstanceIds: ids }))).Reservations?.flatMap((x) => x.Instances ?? []).map((x) => x.State?.Name) ?? [];
+        if (states.every((st) => st === "terminated")) break;
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    }
+  }
 }
 
 /** QEMU TCG on the same disk (HVM), or QEMU's direct boot of the kernel and initrd the shim picks (PV); undefined when QEMU is missing. */

@@ -7,6 +7,7 @@ import type { BenchResults } from "../benchmark/results.js";
 import { DEFAULT_SUITE_OPTIONS, runSuite } from "../benchmark/suite.js";
 import { writeFileAtomically } from "../durable-file.js";
 import { Ec2Error } from "../errors.js";
+import { ec2 } from "./endpoint.js";
 import { parseNumber } from "./parse.js";
 import { runCommand } from "./run.js";
 
@@ -25,6 +26,8 @@ interface BenchFlags {
   json?: string;
   report?: string;
   compare?: boolean;
+  endpoint: string;
+  region: string;
 }
 
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
@@ -34,7 +37,7 @@ export function addBenchCommand(program: Command): void {
   program
     .command("bench")
     .description("boot-time benchmark: HVM vs PV, EBS vs instance store, cold vs warm, concurrency, amiboot vs QEMU TCG")
-    .argument("[images...]", "raw disk images (default: the sample images)")
+    .argument("[images...]", "raw disk images, or AMIs (ami-…) launched through the endpoint (default: the sample images)")
     .option("--runs <n>", "measured runs per case", parseNumber, DEFAULT_SUITE_OPTIONS.runs)
     .option("--warmup <n>", "warm-up runs per case, not measured", parseNumber, DEFAULT_SUITE_OPTIONS.warmup)
     .option("--modes <list>", "hvm,pv", "hvm,pv")
@@ -49,6 +52,8 @@ export function addBenchCommand(program: Command): void {
     .option("--json <file>", "write every sample as JSON")
     .option("--report <file>", "write an HTML report with charts")
     .addOption(new Option("--compare", "compare two JSON results: amiboot bench --compare OLD.json NEW.json"))
+    .option("--endpoint <url>", "the EC2 endpoint for AMIs", process.env.AMIBOOT_ENDPOINT ?? "http://127.0.0.1:8773")
+    .option("--region <region>", "region of the AMIs", process.env.AWS_REGION ?? "us-east-1")
     .addHelpText(
       "after",
       `
@@ -57,6 +62,7 @@ marker) in a temporary data directory; runs are interleaved so that drift hits
 every case alike, and ratios are taken per pair of runs. Examples:
   amiboot bench images/build/hvm-linux.img images/build/pv-linux.img --runs 5 --vs-qemu --report report.html
   amiboot bench my.img --modes hvm --root ebs --warm --concurrency 1,2,4 --json new.json
+  amiboot bench ami-0123456789abcdef0 --warm --concurrency 1,2    # through 'amiboot serve'
   amiboot bench --compare old.json new.json`,
     )
     .action((images: string[], o: BenchFlags) => {
@@ -74,8 +80,11 @@ every case alike, and ratios are taken per pair of runs. Examples:
       return runCommand(
         false,
         async () => {
+          const amis = images.filter((a) => /^ami-/.test(a));
+          const files = images.filter((a) => !/^ami-/.test(a));
           const results = await runSuite({
-            images: images.length > 0 ? images : defaultImages(),
+            images: images.length > 0 ? files : defaultImages(),
+            amis: { ids: amis, ...(amis.length > 0 ? { client: ec2({ endpoint: o.endpoint, region: o.region }) } : {}) },
             runs: o.runs,
             warmup: o.warmup,
             modes: list(o.modes) as ("hvm" | "pv")[],

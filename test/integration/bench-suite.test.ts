@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { BenchResults } from "../../src/benchmark/results.js";
+import { TestEndpoint } from "../ec2.js";
 import { image, runCli, tempDir } from "../helpers.js";
 
 const dir = tempDir();
@@ -69,6 +70,32 @@ describe("amiboot bench", () => {
     const none = await runCli(["bench", image("mbr.img"), "--modes", "hvm", "--root", "ebs", "--runs", "1", "--warmup", "0"]);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain("BenchFailed");
+  });
+
+  it("launches AMIs through a running endpoint, cold, warm and two at once", async () => {
+    const endpoint = await new TestEndpoint().start();
+    try {
+      const owner = endpoint.cloud.accounts.defaultAccount();
+      const snap = endpoint.cloud.snapshots.importDisk(owner.accountId, "us-east-1", image("idle.img")).snapshotId;
+      const ami = endpoint.cloud.images.register(owner.accountId, "us-east-1", { name: "bench-idle", architecture: "i386", virtualizationType: "hvm", rootDeviceName: "/dev/sda1", blockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: snap } }] }).imageId;
+      const json = path.join(dir, "ami.json");
+      const env = { ...process.env, AWS_ACCESS_KEY_ID: owner.accessKeyId, AWS_SECRET_ACCESS_KEY: owner.secretAccessKey };
+      const r = await runCli(["bench", ami, "--endpoint", endpoint.server.url, "--runs", "2", "--warmup", "1", "--warm", "--concurrency", "1,2", "--json", json], { env });
+      expect(r.code, r.stderr).toBe(0);
+      const results = JSON.parse(fs.readFileSync(json, "utf8")) as BenchResults;
+      expect(results.cases.map((c) => c.id)).toEqual([`${ami}/hvm/ebs/cold/c1`, `${ami}/hvm/ebs/warm/c1`, `${ami}/hvm/ebs/cold/c2`]);
+      for (const c of results.cases) expect(c.samples.map((x) => x.totalMs > 0)).toEqual([true, true]);
+      expect(results.cases[2]!.samples.every((x) => x.boots === 2)).toBe(true);
+      // Every instance the suite launched is terminated.
+      const left = endpoint.cloud.instances.describe(owner.accountId, "us-east-1", { instanceIds: [], filters: [] });
+      expect(left.length).toBeGreaterThan(0);
+      expect(left.every((i) => i.state === "terminated")).toBe(true);
+      const unknown = await runCli(["bench", "ami-0123456789abcdef0", "--endpoint", endpoint.server.url], { env });
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toContain("InvalidAMIID.NotFound");
+    } finally {
+      await endpoint.dispose();
+    }
   });
 
   it("refuses bad options with a clear message", async () => {
