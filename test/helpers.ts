@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -30,5 +30,19 @@ export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv;
       { env: options.env ?? process.env, timeout: options.timeoutMs ?? 170_000 },
       (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
+  });
+}
+
+/** `amiboot serve --port 0` as a user starts it; resolves with the process and the endpoint it printed. */
+export function serveProcess(env: NodeJS.ProcessEnv): Promise<{ server: ChildProcess; endpoint: string }> {
+  const server = spawn(process.execPath, [CLI, "serve", "--port", "0"], { env, stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    server.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /EC2 endpoint (http:\/\/\S+)/.exec(out);
+      if (m) resolve({ server, endpoint: m[1]! });
+    });
+    server.on("exit", () => reject(new Error(`serve exited: ${out}`)));
   });
 }

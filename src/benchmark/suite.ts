@@ -233,7 +233,7 @@ async function launchRunner(cloud: Cloud, o: SuiteOptions, file: string, mode: "
     const prefix = `b${Buffer.from(id).toString("hex").slice(0, 60)}`;
     createBundle(file, { bucket: path.join(cloud.home, "buckets", "bench"), prefix });
     imageId = cloud.images.register(owner, region, { name, architecture: "i386", virtualizationType, imageLocation: `bench/${prefix}.manifest.xml`, blockDeviceMappings: [] }).imageId;
-    await cloud.images.resumePending();
+    await cloud.images.verified(imageId);
   }
   const sizeMiB = Math.round(fs.statSync(file).size / 1048576);
   const labels = [mode.toUpperCase(), root === "ebs" ? "EBS" : "instance store", warm ? "warm" : "cold", ...(concurrency > 1 ? [`${concurrency} at once`] : [])];

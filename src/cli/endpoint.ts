@@ -1,5 +1,6 @@
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { SignatureV4 } from "@smithy/signature-v4";
+import { XMLParser } from "fast-xml-parser";
 import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import type { Command } from "commander";
 import { Cloud } from "../cloud/cloud.js";
@@ -97,9 +98,14 @@ export async function callAction(o: ClientFlags, action: string, params: Record<
   const res = await fetch(new URL(url.pathname, url), { method: "POST", headers: signed.headers as Record<string, string>, body });
   const text = await res.text();
   if (!res.ok) {
-    const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? `HTTP${res.status}`;
-    const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? text.slice(0, 200);
-    throw new Ec2Error(code, message.replace(/&apos;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&"), action);
+    // EC2's error envelope: <Response><Errors><Error><Code/><Message/></Error></Errors>…
+    let error: { Code?: string; Message?: string } | undefined;
+    try {
+      error = (new XMLParser({ parseTagValue: false }).parse(text) as { Response?: { Errors?: { Error?: { Code?: string; Message?: string } } } }).Response?.Errors?.Error;
+    } catch {
+      // Not XML: the status and the start of the body say what happened.
+    }
+    throw new Ec2Error(error?.Code ?? `HTTP${res.status}`, error?.Message ?? text.slice(0, 200), action);
   }
   return text;
 }

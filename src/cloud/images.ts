@@ -94,6 +94,9 @@ export class Images {
     private readonly bucketsDir: string,
   ) {}
 
+  /** Bundle verifications in flight, by image. */
+  private readonly verifying = new Map<string, Promise<void>>();
+
   register(caller: string, region: string, r: RegisterImageRequest): Image {
     const op = "RegisterImage";
     this.checkName(caller, region, r.name, op);
@@ -146,9 +149,24 @@ export class Images {
   /**
    * Verifies a pending instance-store image's bundle in the background: it
    * becomes available, or failed with the reason. Also resumes images left
-   * pending by a server that stopped (see `resumePending`).
+   * pending by a server that stopped (see `resumePending`). An image is
+   * verified once at a time, whoever asks.
    */
-  private async verify(imageId: string, location: string): Promise<void> {
+  private verify(imageId: string, location: string): Promise<void> {
+    let running = this.verifying.get(imageId);
+    if (!running) {
+      running = this.verifyOnce(imageId, location).finally(() => this.verifying.delete(imageId));
+      this.verifying.set(imageId, running);
+    }
+    return running;
+  }
+
+  /** Resolves when the image's bundle verification, if one is running, has ended. */
+  verified(imageId: string): Promise<void> {
+    return this.verifying.get(imageId) ?? Promise.resolve();
+  }
+
+  private async verifyOnce(imageId: string, location: string): Promise<void> {
     let reason: string | undefined;
     try {
       await verifyBundle(this.manifestPath(location));

@@ -6,6 +6,7 @@ import zlib from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { htmlReport } from "../../src/benchmark/report.js";
 import type { BenchCase, BenchResults, BenchSample } from "../../src/benchmark/results.js";
+import { rng } from "../fuzz/harness.js";
 import { tempDir } from "../helpers.js";
 
 /**
@@ -22,17 +23,6 @@ const HEIGHT = 2000;
 const dir = tempDir("amiboot-bench-report-");
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** A small deterministic PRNG (mulberry32), so that the fixture is the same every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Samples around the given milestone times (s) with a right-skewed jitter, as boots have. */
 function samples(random: () => number, runs: number, at: Record<string, number>, totalS: number, extra: Partial<BenchSample> = {}): BenchSample[] {
@@ -45,7 +35,7 @@ function samples(random: () => number, runs: number, at: Record<string, number>,
 
 /** A run like `amiboot bench` writes on this machine: HVM/PV, EBS/instance store, cold/warm, QEMU, concurrency. */
 function fixture(): BenchResults {
-  const random = prng(7);
+  const random = rng(7);
   const runs = 10;
   const hvm = { bios: 0.4, loader: 0.42, kernel: 4.35, init: 6.62, until: 6.8 };
   const pv = { bios: 0.31, loader: 0.33, kernel: 1.95, init: 4.05, until: 4.22 };

@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, image, runCli, tempDir } from "../helpers.js";
+import { image, runCli, serveProcess, tempDir } from "../helpers.js";
 
 const dir = tempDir();
 const env = { ...process.env, AMIBOOT_HOME: path.join(dir, "home") };
@@ -10,16 +10,7 @@ let server: ChildProcess;
 let endpoint: string;
 
 beforeAll(async () => {
-  server = spawn(process.execPath, [CLI, "serve", "--port", "0"], { env, stdio: ["ignore", "pipe", "inherit"] });
-  endpoint = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    server.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /EC2 endpoint (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    server.on("exit", () => reject(new Error(`serve exited: ${out}`)));
-  });
+  ({ server, endpoint } = await serveProcess(env));
 });
 afterAll(() => {
   server.kill();

@@ -2,30 +2,19 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, image, MARKER, runCli, tempDir } from "../helpers.js";
+import { CLI, image, MARKER, runCli, serveProcess, tempDir } from "../helpers.js";
 
 const dir = tempDir();
 const env = { ...process.env, AMIBOOT_HOME: path.join(dir, "home") };
 let server: ChildProcess;
 let endpoint: string;
 
-/** `amiboot serve` as a user starts it; resolves with its endpoint. */
-function serve(): Promise<string> {
-  server = spawn(process.execPath, [CLI, "serve", "--port", "0"], { env, stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise<string>((resolve, reject) => {
-    let out = "";
-    server.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /EC2 endpoint (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    server.on("exit", () => reject(new Error(`serve exited: ${out}`)));
-  });
+/** (Re)starts `amiboot serve` on this test's data directory. */
+async function serve(): Promise<void> {
+  ({ server, endpoint } = await serveProcess(env));
 }
 
-beforeAll(async () => {
-  endpoint = await serve();
-});
+beforeAll(serve);
 afterAll(() => {
   server.kill();
   fs.rmSync(dir, { recursive: true, force: true });
@@ -77,7 +66,7 @@ describe("amiboot run, instance and console, as clients of 'amiboot serve'", () 
     const exited = new Promise((r) => server.once("exit", r));
     server.kill("SIGTERM");
     await exited;
-    endpoint = await serve();
+    await serve();
     const after = JSON.parse((await amiboot("instance", "show", id, "--json")).stdout);
     expect(after).toMatchObject({ State: { Name: "stopped" }, StateReason: { Code: "Server.InternalError" } });
   });
