@@ -4,7 +4,7 @@
 #   mbr.img          one boot sector (nasm) that prints a line on COM1 and halts
 #   idle.img         the same with -DIDLE: prints the user-space marker and idles (many-instance tests)
 #   hvm-linux.img    MBR + FAT16 partition with syslinux, Debian's i386 686 kernel
-#                    and a busybox initramfs
+#                    and a busybox initramfs (disk and NIC drivers, udhcpc: init.sh)
 #   pv-linux.img     MBR + ext4 partition with /boot/vmlinuz-*, /boot/initrd.img-*
 #                    and /boot/grub/menu.lst, no boot loader (PV-GRUB's job)
 #   hvm-x86_64.img   like hvm-linux.img with Debian's amd64 kernel: a test case,
@@ -22,8 +22,9 @@ OUT=${AMIBOOT_IMAGES:-$HERE/build}
 CACHE=$OUT/cache
 CMDLINE="console=ttyS0 cryptomgr.notests noisapnp mitigations=off nokaslr tsc=reliable edd=off"
 
-log() { printf '[images] %s\n' "$*" >&2; }
-die() { printf '[images] error: %s\n' "$*" >&2; exit 1; }
+LOG_TAG=images
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 
 # --- host tools ---------------------------------------------------------------
 need_tools() {
@@ -38,13 +39,7 @@ need_tools() {
   command -v sfdisk >/dev/null || missing+=(fdisk)
   command -v cpio >/dev/null || missing+=(cpio)
   command -v xz >/dev/null || missing+=(xz-utils)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing host packages: ${missing[*]}"
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq || log "apt-get update reported errors; trying the install anyway"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-    || die "could not install ${missing[*]} with apt-get"
+  apt_install_host "${missing[@]}"
 }
 
 # --- guest packages through a private apt configuration -------------------------
@@ -110,19 +105,26 @@ extract_kernel() {
 # The guest's disk drivers, in load order (dependencies first): libata's PIIX
 # driver for v86's IDE controller and the SCSI disk driver, so that guests see
 # their volumes as /dev/sda, /dev/sdb.
-MODULES="crypto/crct10dif_common crypto/crct10dif_generic lib/crc-t10dif lib/crc64 crypto/crc64_rocksoft_generic lib/crc64-rocksoft block/t10-pi drivers/scsi/scsi_common drivers/scsi/scsi_mod drivers/scsi/sd_mod drivers/ata/libata drivers/ata/ata_piix"
+DISK_MODULES="crypto/crct10dif_common crypto/crct10dif_generic lib/crc-t10dif lib/crc64 crypto/crc64_rocksoft_generic lib/crc64-rocksoft block/t10-pi drivers/scsi/scsi_common drivers/scsi/scsi_mod drivers/scsi/sd_mod drivers/ata/libata drivers/ata/ata_piix"
+# The NIC drivers v86 emulates, each in load order (from each module's .modinfo depends=).
+NE2K_MODULES="drivers/net/ethernet/8390/8390 drivers/net/ethernet/8390/ne2k-pci"
+VIRTIO_NET_MODULES="drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/core/failover drivers/net/net_failover drivers/net/virtio_net"
 
-# extract_modules DEB DEST: the modules above, flat in DEST, and their load order in DEST/order.
+# extract_modules DEB DEST: the modules above from the kernel package, below DEST/lib/modules/*/kernel.
 extract_modules() {
-  local tmp m; tmp=$(mktemp -d)
-  local paths=(); for m in $MODULES; do paths+=("./lib/modules/*/kernel/$m.ko"); done
-  dpkg-deb --fsys-tarfile "$1" | tar -x -C "$tmp" --wildcards "${paths[@]}"
-  mkdir -p "$2"; : > "$2/order"
-  for m in $MODULES; do
-    cp "$tmp"/lib/modules/*/kernel/"$m".ko "$2/"
-    basename "$m" >> "$2/order"
+  local m paths=()
+  for m in $DISK_MODULES $NE2K_MODULES $VIRTIO_NET_MODULES; do paths+=("./lib/modules/*/kernel/$m.ko"); done
+  dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "${paths[@]}"
+}
+
+# install_modules FROM DEST ORDER MODULE...: the modules flat in DEST, their load order in DEST/ORDER.
+install_modules() {
+  local from=$1 dest=$2 order=$3 m; shift 3
+  mkdir -p "$dest"; : > "$dest/$order"
+  for m in "$@"; do
+    cp "$from"/lib/modules/*/kernel/"$m".ko "$dest/"
+    basename "$m" >> "$dest/$order"
   done
-  rm -rf "$tmp"
 }
 
 # --- images ---------------------------------------------------------------------
@@ -132,8 +134,13 @@ build_initramfs() {
   dpkg-deb -x "$busybox_deb" "$root/pkg"
   mkdir -p "$root/rd/bin" "$root/rd/dev" "$root/rd/proc" "$root/rd/sys" "$root/rd/root"
   cp "$root/pkg/bin/busybox" "$root/rd/bin/busybox"
-  extract_modules "$kernel_deb" "$root/rd/lib/modules"
+  mkdir -p "$root/kernel"
+  extract_modules "$kernel_deb" "$root/kernel"
+  install_modules "$root/kernel" "$root/rd/lib/modules" order $DISK_MODULES
+  install_modules "$root/kernel" "$root/rd/lib/modules/net" ne2k.order $NE2K_MODULES
+  install_modules "$root/kernel" "$root/rd/lib/modules/net" virtio.order $VIRTIO_NET_MODULES
   install -m 0755 "$HERE/init.sh" "$root/rd/init"
+  install -D -m 0755 "$HERE/udhcpc.script" "$root/rd/usr/share/udhcpc/default.script"
   if mknod "$root/rd/dev/console" c 5 1 2>/dev/null && mknod "$root/rd/dev/ttyS0" c 4 64 2>/dev/null; then :; else
     # Without root: the kernel's built-in initramfs already holds /dev/console.
     log "mknod not permitted: /dev nodes left to the kernel's built-in initramfs and devtmpfs"
@@ -207,13 +214,11 @@ MENU
   rm -rf "$tmp"
 }
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 deb_json() {
   printf '{"package":"%s","version":"%s","architecture":"%s","file":"%s","sha256":"%s"}' \
     "$(dpkg-deb -f "$1" Package)" "$(dpkg-deb -f "$1" Version)" "$(dpkg-deb -f "$1" Architecture)" \
     "$(basename "$1")" "$(sha "$1")"
 }
-file_json() { printf '{"file":"%s","bytes":%d,"sha256":"%s"}' "$(basename "$1")" "$(stat -c %s "$1")" "$(sha "$1")"; }
 host_json() {
   printf '{"package":"%s","version":"%s","file":"%s","sha256":"%s"}' \
     "$1" "$(dpkg-query -W -f='${Version}' "$1")" "$2" "$(sha "$2")"
@@ -221,11 +226,9 @@ host_json() {
 
 main() {
   mkdir -p "$OUT" "$CACHE"
-  local recipe; recipe=$(cat "$0" "$HERE/mbr.asm" "$HERE/init.sh" | sha256sum | cut -d' ' -f1)
-  local outputs=(mbr.img idle.img hvm-linux.img pv-linux.img hvm-x86_64.img vmlinuz-i386 vmlinuz-amd64 initrd.img provenance.json)
-  local all=1
-  for f in "${outputs[@]}"; do [ -f "$OUT/$f" ] || all=0; done
-  if [ $all -eq 1 ] && [ "$(cat "$OUT/.recipe" 2>/dev/null)" = "$recipe" ]; then
+  local recipe; recipe=$(recipe_hash "$0" "$HERE/lib.sh" "$HERE/mbr.asm" "$HERE/init.sh" "$HERE/udhcpc.script")
+  if up_to_date "$OUT" .recipe "$recipe" mbr.img idle.img hvm-linux.img pv-linux.img hvm-x86_64.img \
+      vmlinuz-i386 vmlinuz-amd64 initrd.img provenance.json; then
     log "up to date in $OUT"
     return 0
   fi

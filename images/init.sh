@@ -1,7 +1,8 @@
 #!/bin/busybox sh
 # /init of the sample initramfs: announce user space on the serial console,
-# load the disk drivers, then offer a shell on ttyS0 for `amiboot boot --attach`.
-/bin/busybox mkdir -p /proc /sys /dev /tmp /sbin /usr/bin /usr/sbin
+# load the disk drivers, bring up the network in the background, then offer
+# a shell on ttyS0 for `amiboot boot --attach`.
+/bin/busybox mkdir -p /proc /sys /dev /tmp /etc /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -13,6 +14,31 @@ mdev -s 2>/dev/null
 # Wait (at most 5 s) for the IDE probe to show the disks.
 i=0; while [ $i -lt 50 ] && ! ls /sys/block | grep -q '^sd'; do sleep 0.1; i=$((i+1)); done
 echo "AMIBOOT-DISKS-READY $(cd /sys/block && for d in sd*; do [ -e "$d" ] && echo "$d:$(cat $d/size)"; done | tr '\n' ' ')"
+
+# The network, in the background so that the shell is not delayed: load the
+# driver of the NIC on the PCI bus (ne2k-pci or virtio-net; the load order is
+# in /lib/modules/net/NIC.order), wait at most 2 s for eth0, then DHCP.
+# Without a NIC, or without a DHCP answer, it prints nothing (log: /tmp/udhcpc.log).
+net_up() {
+  nic=""
+  for d in /sys/bus/pci/devices/*; do
+    case "$(cat $d/vendor 2>/dev/null):$(cat $d/device 2>/dev/null)" in
+      0x10ec:0x8029) nic=ne2k ;;
+      0x1af4:0x1000|0x1af4:0x1041) nic=virtio ;;
+    esac
+  done
+  [ -n "$nic" ] || return 0
+  # From here on the console is the shell's (and typed UserData's): kernel
+  # messages below warnings, such as the driver's probe lines, go to dmesg only.
+  dmesg -n 4
+  for m in $(cat /lib/modules/net/$nic.order); do insmod /lib/modules/net/$m.ko 2>/dev/null; done
+  i=0; while [ $i -lt 20 ] && [ ! -e /sys/class/net/eth0 ]; do sleep 0.1; i=$((i+1)); done
+  [ -e /sys/class/net/eth0 ] || return 0
+  ip link set lo up
+  udhcpc -i eth0 -n -q -t 3 -T 1 -s /usr/share/udhcpc/default.script >/tmp/udhcpc.log 2>&1 || return 0
+  echo "AMIBOOT-NET-READY ip=$(ip -4 -o addr show dev eth0 | sed -n 's/.* inet \([0-9.]*\).*/\1/p') mac=$(cat /sys/class/net/eth0/address)"
+}
+net_up &
 while true; do
   setsid cttyhack sh -l
 done

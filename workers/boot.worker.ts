@@ -78,7 +78,7 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
         new Ec2Error(
           "UnsupportedOperation",
           `the kernel in '${plan.name}' refused the CPU: "${line.trim()}". v86 emulates a 32-bit i686 CPU without long mode, so x86_64 kernels cannot boot; use an i386 image`,
-          "boot",
+          "workers.boot",
         ),
       );
     };
@@ -133,7 +133,7 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
       // The shim ran before the VM: its choice is the boot loader's banner.
       if (plan.pv) for (const b of Buffer.from(pvBanner(plan.pv), "latin1")) serialByte(b);
     } catch (err) {
-      end("error", err instanceof Ec2Error ? err : new Ec2Error("VmStartFailed", (err as Error).message, "Vm.start"));
+      end("error", err instanceof Ec2Error ? err : new Ec2Error("VmStartFailed", (err as Error).message, "boot.vmStart"));
       return;
     }
 

@@ -1,181 +1,20 @@
-import type { Cloud, ResourceTag } from "../cloud/cloud.js";
-import { filterPredicate, paginate } from "../cloud/filters.js";
-import { INSTANCE_ACTIONS } from "./instance-actions.js";
-import type { Image } from "../cloud/images.js";
-import type { Snapshot } from "../cloud/snapshots.js";
-import { checkRegion, REGIONS } from "../cloud/regions.js";
+import type { Cloud } from "../cloud/cloud.js";
 import { Ec2Error } from "../errors.js";
-import { blockDeviceMappings, boolParam, filters, intParam, listParam, stringParam, structList, tagSpecifications, type QueryParams } from "./query.js";
+import type { Call, Handler } from "./call.js";
+import { IMAGE_ACTIONS } from "./image-actions.js";
+import { INSTANCE_ACTIONS } from "./instance-actions.js";
+import { boolParam } from "./query.js";
+import { TAG_ACTIONS } from "./tag-actions.js";
 
-export interface Call {
-  accountId: string;
-  region: string;
-  params: QueryParams;
-}
+export type { Call, Handler } from "./call.js";
 
-export type Handler = (cloud: Cloud, call: Call) => Record<string, unknown> | Promise<Record<string, unknown>>;
+/** Every supported Action, by name: the tables of each resource's actions. */
+const ACTIONS: Readonly<Record<string, Handler>> = Object.freeze({ ...IMAGE_ACTIONS, ...TAG_ACTIONS, ...INSTANCE_ACTIONS });
 
-/** Each supported Action: parameters in, the control plane's answer out, in EC2's element names. */
-const ACTIONS: Record<string, Handler> = {
-  DescribeRegions: (_cloud, { params }) => {
-    const wanted = listParam(params, "RegionName");
-    return {
-      regionInfo: REGIONS.filter((r) => wanted.length === 0 || wanted.includes(r)).map((r) => ({
-        regionName: r,
-        regionEndpoint: `ec2.${r}.amazonaws.com`,
-        optInStatus: "opt-in-not-required",
-      })),
-    };
-  },
-
-  RegisterImage: (cloud, { accountId, region, params }) => {
-    const op = "RegisterImage";
-    const tags = tagSpecifications(params, op).filter((t) => t.resourceType === "image").flatMap((t) => t.tags);
-    const image = cloud.registerImage(accountId, region, {
-      name: stringParam(params, "Name", { op }),
-      description: stringParam(params, "Description", { op }),
-      architecture: stringParam(params, "Architecture", { op }),
-      virtualizationType: stringParam(params, "VirtualizationType", { op }),
-      rootDeviceName: stringParam(params, "RootDeviceName", { op }),
-      imageLocation: stringParam(params, "ImageLocation", { op }),
-      blockDeviceMappings: blockDeviceMappings(params),
-    }, tags);
-    return { imageId: image.imageId };
-  },
-
-  DescribeImages: (cloud, { accountId, region, params }) => {
-    const { images, nextToken } = cloud.images.describe(accountId, region, {
-      imageIds: listParam(params, "ImageId"),
-      owners: listParam(params, "Owner"),
-      executableUsers: listParam(params, "ExecutableBy"),
-      filters: filters(params),
-      maxResults: intParam(params, "MaxResults", { op: "DescribeImages" }),
-      nextToken: stringParam(params, "NextToken", { op: "DescribeImages" }),
-    });
-    return { imagesSet: images.map(imageXml), nextToken };
-  },
-
-  ModifyImageAttribute: (cloud, { accountId, region, params }) => {
-    const op = "ModifyImageAttribute";
-    const imageId = stringParam(params, "ImageId", { required: true, op })!;
-    const description = stringParam(params, "Description.Value", { op }) ?? (stringParam(params, "Attribute", { op }) === "description" ? stringParam(params, "Value", { op }) : undefined);
-    if (description !== undefined) {
-      cloud.images.setDescription(accountId, region, imageId, description);
-      return { return: true };
-    }
-    const permissions = (prefix: string) => structList(params, prefix, op).map((p) => ({ userId: p.UserId as string | undefined, group: p.Group as string | undefined }));
-    // Older clients send OperationType with UserId.N / UserGroup.N.
-    const legacy = [...listParam(params, "UserId", op).map((userId) => ({ userId })), ...listParam(params, "UserGroup", op).map((group) => ({ group }))];
-    const operation = stringParam(params, "OperationType", { op });
-    const add = [...permissions("LaunchPermission.Add"), ...(operation === "add" ? legacy : [])];
-    const remove = [...permissions("LaunchPermission.Remove"), ...(operation === "remove" ? legacy : [])];
-    if (add.length === 0 && remove.length === 0) throw new Ec2Error("MissingParameter", "The request must contain the parameter launchPermission or description", op);
-    cloud.images.modifyLaunchPermission(accountId, region, imageId, { add, remove });
-    return { return: true };
-  },
-
-  DescribeImageAttribute: (cloud, { accountId, region, params }) => {
-    const op = "DescribeImageAttribute";
-    const imageId = stringParam(params, "ImageId", { required: true, op })!;
-    const attribute = stringParam(params, "Attribute", { required: true, op })!;
-    if (attribute === "launchPermission") return { imageId, launchPermission: cloud.images.launchPermissions(accountId, region, imageId) };
-    const image = cloud.images.get(accountId, region, imageId, op);
-    if (attribute === "description") return { imageId, description: image.description !== undefined ? { value: image.description } : {} };
-    if (attribute === "blockDeviceMapping") return { imageId, blockDeviceMapping: imageXml(image).blockDeviceMapping };
-    throw new Ec2Error("InvalidRequest", `The attribute '${attribute}' is not supported (launchPermission, description, blockDeviceMapping)`, op);
-  },
-
-  ResetImageAttribute: (cloud, { accountId, region, params }) => {
-    const op = "ResetImageAttribute";
-    const attribute = stringParam(params, "Attribute", { required: true, op });
-    if (attribute !== "launchPermission") throw new Ec2Error("InvalidParameterValue", `Value (${attribute}) for parameter attribute is invalid. Only launchPermission can be reset.`, op);
-    cloud.images.resetLaunchPermission(accountId, region, stringParam(params, "ImageId", { required: true, op })!);
-    return { return: true };
-  },
-
-  CreateTags: (cloud, { accountId, region, params }) => {
-    const op = "CreateTags";
-    const tags = structList(params, "Tag", op).map((t) => ({ key: String(t.Key ?? ""), value: String(t.Value ?? "") }));
-    cloud.createTags(accountId, region, listParam(params, "ResourceId", op), tags);
-    return { return: true };
-  },
-
-  DeleteTags: (cloud, { accountId, region, params }) => {
-    const op = "DeleteTags";
-    const tags = structList(params, "Tag", op).map((t) => ({ key: String(t.Key ?? ""), ...(t.Value !== undefined ? { value: String(t.Value) } : {}) }));
-    cloud.deleteTags(accountId, region, listParam(params, "ResourceId", op), tags);
-    return { return: true };
-  },
-
-  DescribeTags: (cloud, { accountId, region, params }) => {
-    const op = "DescribeTags";
-    const matches = filterPredicate<ResourceTag>(
-      { "resource-id": (t) => [t.resourceId], "resource-type": (t) => [t.resourceType], key: (t) => [t.key], value: (t) => [t.value] },
-      () => [],
-      filters(params, op),
-      op,
-    );
-    const page = paginate(cloud.describeTags(accountId, region).filter(matches), intParam(params, "MaxResults", { op }), stringParam(params, "NextToken", { op }), op);
-    return { tagSet: page.items, nextToken: page.nextToken };
-  },
-
-  DeregisterImage: (cloud, { accountId, region, params }) => {
-    const op = "DeregisterImage";
-    // A snapshot another image still uses is kept, as EC2 does.
-    cloud.deregisterImage(accountId, region, stringParam(params, "ImageId", { required: true, op })!, boolParam(params, "DeleteAssociatedSnapshots", { op }) ?? false);
-    return { return: true };
-  },
-
-  CopyImage: (cloud, { accountId, region, params }) => {
-    const op = "CopyImage";
-    const copy = cloud.images.copy(accountId, checkRegion(stringParam(params, "SourceRegion", { required: true, op })!, "SourceRegion"), region, {
-      sourceImageId: stringParam(params, "SourceImageId", { required: true, op })!,
-      name: stringParam(params, "Name", { required: true, op })!,
-      description: stringParam(params, "Description", { op }),
-      copyTags: boolParam(params, "CopyImageTags", { op }) ?? false,
-    });
-    return { imageId: copy.imageId };
-  },
-
-  DescribeSnapshots: (cloud, { accountId, region, params }) => {
-    const op = "DescribeSnapshots";
-    const { snapshots, nextToken } = cloud.snapshots.describe(accountId, region, {
-      snapshotIds: listParam(params, "SnapshotId", op),
-      owners: listParam(params, "Owner", op),
-      filters: filters(params, op),
-      maxResults: intParam(params, "MaxResults", { op }),
-      nextToken: stringParam(params, "NextToken", { op }),
-    });
-    return { snapshotSet: snapshots.map(snapshotXml), nextToken };
-  },
-
-  DeleteSnapshot: (cloud, { accountId, region, params }) => {
-    const op = "DeleteSnapshot";
-    cloud.deleteSnapshot(accountId, region, stringParam(params, "SnapshotId", { required: true, op })!);
-    return { return: true };
-  },
-};
-
-/** A snapshot in DescribeSnapshots' XML shape. */
-function snapshotXml(s: Snapshot): Record<string, unknown> {
-  return {
-    snapshotId: s.snapshotId,
-    volumeId: "vol-ffffffff",
-    status: s.state,
-    startTime: s.startTime,
-    progress: "100%",
-    ownerId: s.ownerId,
-    volumeSize: s.volumeSize,
-    description: s.description ?? "",
-    encrypted: false,
-    storageTier: "standard",
-    tagSet: s.tags,
-  };
-}
-
+/** Runs one action for an authenticated caller; DryRun is answered here, for every action alike. */
 export function dispatch(cloud: Cloud, action: string, call: Call): Record<string, unknown> | Promise<Record<string, unknown>> {
-  const handler = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : Object.hasOwn(INSTANCE_ACTIONS, action) ? INSTANCE_ACTIONS[action] : undefined;
-  if (!handler) throw new Ec2Error("InvalidAction", `The action ${action} is not valid for this web service.`, "dispatch");
+  const handler = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : undefined;
+  if (!handler) throw new Ec2Error("InvalidAction", `The action ${action} is not valid for this web service.`, "api.dispatch");
   if (boolParam(call.params, "DryRun", { op: action })) return dryRun(cloud, action, call, handler);
   return handler(cloud, call);
 }
@@ -189,41 +28,4 @@ export function dispatch(cloud: Cloud, action: string, call: Call): Record<strin
 async function dryRun(cloud: Cloud, action: string, call: Call, handler: Handler): Promise<never> {
   if (/^(Describe|Get)/.test(action)) await handler(cloud, call);
   throw new Ec2Error("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", action);
-}
-
-/** An image in DescribeImages' XML shape. */
-function imageXml(i: Image): Record<string, unknown> {
-  return {
-    imageId: i.imageId,
-    imageLocation: i.imageLocation ?? `${i.ownerId}/${i.name}`,
-    imageState: i.state,
-    imageOwnerId: i.ownerId,
-    creationDate: i.creationDate,
-    isPublic: i.isPublic,
-    architecture: i.architecture,
-    imageType: "machine",
-    name: i.name,
-    description: i.description,
-    rootDeviceType: i.rootDeviceType,
-    rootDeviceName: i.rootDeviceName,
-    blockDeviceMapping: i.blockDeviceMappings.map((m) => ({
-      deviceName: m.DeviceName,
-      virtualName: m.VirtualName,
-      noDevice: m.NoDevice,
-      ebs: m.Ebs
-        ? {
-            snapshotId: m.Ebs.SnapshotId,
-            volumeSize: m.Ebs.VolumeSize,
-            deleteOnTermination: m.Ebs.DeleteOnTermination ?? m.DeviceName === i.rootDeviceName,
-            volumeType: m.Ebs.VolumeType ?? "gp2",
-            iops: m.Ebs.Iops,
-            encrypted: m.Ebs.Encrypted ?? false,
-          }
-        : undefined,
-    })),
-    virtualizationType: i.virtualizationType,
-    hypervisor: "xen",
-    tagSet: i.tags,
-    stateReason: i.stateReason ? { code: "Client.InvalidManifest", message: i.stateReason } : undefined,
-  };
 }

@@ -1,7 +1,6 @@
-import type { Instance, InstanceState, StateChange } from "../cloud/instances.js";
-import { STATE_CODES } from "../cloud/instances.js";
+import { instanceStatus, STATE_CODES, type Instance, type InstanceState, type StateChange } from "../cloud/instances.js";
 import { Ec2Error } from "../errors.js";
-import type { Handler } from "./actions.js";
+import type { Handler } from "./call.js";
 import { blockDeviceMappings, boolParam, filters, intParam, listParam, stringParam, tagSpecifications } from "./query.js";
 
 /** The instance actions: RunInstances and the lifecycle, console output, CreateImage. */
@@ -16,6 +15,7 @@ export const INSTANCE_ACTIONS: Record<string, Handler> = {
       blockDeviceMappings: blockDeviceMappings(params, "BlockDeviceMapping", op),
       userData: stringParam(params, "UserData", { op }),
       tags: tagsFor(params, "instance", op),
+      volumeTags: tagsFor(params, "volume", op),
     });
     return { reservationId: r.reservationId, ownerId: r.ownerId, groupSet: [], instancesSet: r.instances.map(instanceXml) };
   },
@@ -36,16 +36,13 @@ export const INSTANCE_ACTIONS: Record<string, Handler> = {
     const list = cloud.instances.describe(accountId, region, { instanceIds: listParam(params, "InstanceId", op), filters: [] }).filter((i) => all || i.state === "running");
     return {
       instanceStatusSet: list.map((i) => {
-        // The instance status check passes once the guest has shown the user-space marker.
-        const reached = i.milestones.some((m) => m.name === "until");
-        const status = i.state !== "running" ? "not-applicable" : reached ? "ok" : "initializing";
-        const check = i.state !== "running" ? "not-applicable" : reached ? "passed" : "initializing";
+        const status = instanceStatus(i);
         return {
           instanceId: i.instanceId,
           availabilityZone: `${i.region}a`,
           instanceState: stateXml(i.state),
-          systemStatus: { status: i.state === "running" ? "ok" : "not-applicable", details: [{ name: "reachability", status: i.state === "running" ? "passed" : "not-applicable" }] },
-          instanceStatus: { status, details: [{ name: "reachability", status: check }] },
+          systemStatus: { status: status.system, details: [{ name: "reachability", status: status.systemReachability }] },
+          instanceStatus: { status: status.instance, details: [{ name: "reachability", status: status.instanceReachability }] },
         };
       }),
     };
@@ -76,23 +73,23 @@ export const INSTANCE_ACTIONS: Record<string, Handler> = {
 
   CreateImage: async (cloud, { accountId, region, params }) => {
     const op = "CreateImage";
-    const tags = tagsFor(params, "image", op);
     const image = await cloud.instances.createImage(accountId, region, {
       instanceId: stringParam(params, "InstanceId", { required: true, op })!,
       name: stringParam(params, "Name", { required: true, op })!,
       description: stringParam(params, "Description", { op }),
       noReboot: boolParam(params, "NoReboot", { op }) ?? false,
       blockDeviceMappings: blockDeviceMappings(params, "BlockDeviceMapping", op),
+      tags: tagsFor(params, "image", op),
     });
-    if (tags.length > 0) cloud.tags.set([image.imageId], tags, op);
     return { imageId: image.imageId };
   },
 };
 
+/** The tags of `resourceType` among TagSpecifications; RunInstances also takes `volume` ones (see tagsFor(…, "volume")). */
 function tagsFor(params: URLSearchParams, resourceType: string, op: string) {
   const specs = tagSpecifications(params, op);
   for (const s of specs) {
-    if (s.resourceType !== resourceType && !(op === "RunInstances" && s.resourceType === "volume")) {
+    if (s.resourceType !== resourceType && !(op === "RunInstances" && (s.resourceType === "volume" || s.resourceType === "instance"))) {
       throw new Ec2Error("InvalidParameterValue", `'${s.resourceType}' is not a valid taggable resource type for this operation.`, op);
     }
   }

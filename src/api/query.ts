@@ -1,5 +1,5 @@
 import { Ec2Error } from "../errors.js";
-import { VOLUME_TYPES, type BlockDeviceMapping, type EbsSpec, type VolumeType } from "../volumes/mapping.js";
+import { VOLUME_TYPES, type BlockDeviceMapping, type EbsSpec, type VolumeType } from "../cloud/block-device-mappings.js";
 
 /**
  * Parameters of an EC2 Query API request (a form-encoded body or a query
@@ -13,7 +13,10 @@ import { VOLUME_TYPES, type BlockDeviceMapping, type EbsSpec, type VolumeType } 
  * - a list has at most {@link MAX_LIST_ITEMS} items (nested lists likewise);
  * - an index is a whole number from 1 to 999999 (at most 6 digits, no leading zero);
  * - a parameter name under a list is at most {@link MAX_KEY_LENGTH} characters
- *   and at most {@link MAX_DEPTH} dot-separated parts after the list's name.
+ *   and at most {@link MAX_DEPTH} dot-separated parts after the list's name;
+ * - filters carry at most {@link MAX_FILTER_VALUES} values in all, each at most
+ *   {@link MAX_FILTER_VALUE_LENGTH} characters (EC2's FilterLimitExceeded).
+ * The request's body is bounded before this (`body.ts`: 413 past 1 MiB).
  *
  * Choices where EC2 leaves room:
  * - A parameter given twice (`ImageId.1=a&ImageId.1=b`) is refused rather than
@@ -31,8 +34,11 @@ export const MAX_KEY_LENGTH = 256;
 /** Parts after the list's name: `Filter.1.Value.2` has 3 (`1`, `Value`, `2`). */
 export const MAX_DEPTH = 8;
 export const MAX_INDEX = 999_999;
+/** EC2's own caps on Describe* filters, answered with its FilterLimitExceeded and its messages: values in one call, and one value's length. */
+export const MAX_FILTER_VALUES = 200;
+export const MAX_FILTER_VALUE_LENGTH = 255;
 
-const DEFAULT_OP = "request";
+const DEFAULT_OP = "api.request";
 const INDEX = /^[1-9]\d{0,5}$/;
 const NAME = /^[A-Za-z][A-Za-z0-9]*$/;
 const INTEGER = /^[+-]?\d{1,20}$/;
@@ -42,7 +48,7 @@ const INT32_MAX = 2_147_483_647;
 export interface ParamOptions {
   /** Refuse the request with MissingParameter when the parameter is absent. */
   required?: boolean;
-  /** The operation reported on errors. Default "request". */
+  /** The operation reported on errors. Default "api.request". */
   op?: string;
 }
 
@@ -98,7 +104,7 @@ export function structList(p: QueryParams, prefix: string, op = DEFAULT_OP): Rec
 export function filters(p: QueryParams, op = DEFAULT_OP): { name: string; values: string[] }[] {
   if (p.has("Filter")) throw invalid("The filter 'null' is invalid", op);
   const list = parseList(p, "Filter", op);
-  return [...list.items.entries()].sort(byIndex).map(([i, node]) => {
+  const all = [...list.items.entries()].sort(byIndex).map(([i, node]) => {
     const at = `Filter.${i}`;
     const fields = structFields(node, at, op);
     onlyFields(fields, at, ["Name", "Value"], op);
@@ -106,6 +112,10 @@ export function filters(p: QueryParams, op = DEFAULT_OP): { name: string; values
     if (name === undefined) throw invalid("The filter 'null' is invalid", op);
     return { name: leaf(name, `${at}.Name`, op), values: stringList(fields.get("Value"), `${at}.Value`, op) };
   });
+  const values = all.flatMap((f) => f.values);
+  if (values.length > MAX_FILTER_VALUES) throw new Ec2Error("FilterLimitExceeded", `The maximum number of filter values specified on a single call is ${MAX_FILTER_VALUES}`, op);
+  if (values.some((v) => v.length > MAX_FILTER_VALUE_LENGTH)) throw new Ec2Error("FilterLimitExceeded", `The maximum length for a filter value is ${MAX_FILTER_VALUE_LENGTH} characters`, op);
+  return all;
 }
 
 /**

@@ -2,7 +2,8 @@ import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { Ec2Error } from "../errors.js";
 
 /**
- * AWS Signature Version 4 verification for incoming EC2 Query API requests.
+ * AWS Signature Version 4 verification for incoming requests, of any service
+ * in the credential scope (the caller checks it: `ec2` or EBS direct's `ebs`).
  *
  * Both forms AWS defines are accepted:
  * - the Authorization header (`AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/
@@ -58,7 +59,7 @@ const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
 const DEFAULT_MAX_SKEW_MS = 15 * 60 * 1000;
 /** AWS's limit for X-Amz-Expires: seven days. */
 const MAX_EXPIRES_S = 604_800;
-const OP = "authenticate";
+const OP = "api.authenticate";
 
 const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 const SCOPE_DATE = /^\d{8}$/;

@@ -1,4 +1,5 @@
 import { XMLBuilder, type XmlBuilderOptions } from "fast-xml-parser";
+import { codeInfo } from "../error-codes.js";
 
 /**
  * EC2's XML answers. A success is `<{Action}Response xmlns="…">` holding the
@@ -73,55 +74,10 @@ export function errorXml(code: string, message: string, requestId: string): stri
   return DECLARATION + (builder.build(tree) as string);
 }
 
-/**
- * The HTTP status EC2 sends with an error code. EC2 documents client errors
- * as 400-series and server errors as 500-series ("Error codes for the Amazon
- * EC2 API", https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html,
- * which also lists the server codes below). The exact statuses are from real
- * EC2 answers quoted in public bug reports:
- * - AuthFailure 401: boto's "EC2ResponseError: 401 Unauthorized" with an
- *   AuthFailure body (github.com/markcaudill/haproxy-autoscale/issues/20) and
- *   "Service: AmazonEC2; Status Code: 401; Error Code: AuthFailure"
- *   (github.com/HummerRisk/HummerRisk/issues/418).
- * - UnauthorizedOperation 403: "HTTP/1.1 403 Forbidden … Server: AmazonEC2"
- *   (github.com/hashicorp/terraform-provider-aws/issues/4664).
- * - SignatureDoesNotMatch 403: "Actual(403 Forbidden)" from an EC2 endpoint
- *   (github.com/mitchellh/vagrant-aws/issues/138).
- * - DryRunOperation 412: "HTTP/1.1 412 Precondition Failed … Server: AmazonEC2"
- *   (github.com/getmoto/moto/issues/1980; moto followed in pull 4270).
- * - RequestExpired 400: "Status Code: 400; Error Code: RequestExpired"
- *   (github.com/aws/aws-sdk-java/issues/1443) — the default.
- * - InternalError 500 (github.com/smarty-archives/go-aws-auth/issues/37);
- *   InsufficientInstanceCapacity 500 (statusCode 500 in
- *   github.com/nib-health-funds/hammertime/issues/29); the other documented
- *   server codes are taken to be 500 as well.
- * - RequestLimitExceeded 503: "Status Code: 503; Error Code: RequestLimitExceeded"
- *   (github.com/cloudfoundry/bosh-aws-cpi-release/issues/61, github.com/jclouds/legacy-jclouds/issues/1214).
- * - Unavailable and ServiceUnavailable 503: by their meaning (not seen quoted).
- * Every other code (InvalidParameterValue, MissingParameter, Invalid*.NotFound,
- * Invalid*.Malformed, UnsupportedOperation, IncorrectInstanceState, ...) is a
- * client error: 400.
- */
+/** The HTTP status EC2 sends with an error code: the error table's (`src/error-codes.ts`). */
 export function httpStatusFor(code: string): number {
-  return STATUS.get(code) ?? 400;
+  return codeInfo(code).status;
 }
-
-const STATUS: ReadonlyMap<string, number> = new Map([
-  ["AuthFailure", 401],
-  ["UnauthorizedOperation", 403],
-  ["SignatureDoesNotMatch", 403],
-  ["DryRunOperation", 412],
-  ["InternalError", 500],
-  ["InternalFailure", 500],
-  ["InsufficientAddressCapacity", 500],
-  ["InsufficientCapacity", 500],
-  ["InsufficientHostCapacity", 500],
-  ["InsufficientInstanceCapacity", 500],
-  ["InsufficientReservedInstanceCapacity", 500],
-  ["RequestLimitExceeded", 503],
-  ["ServiceUnavailable", 503],
-  ["Unavailable", 503],
-]);
 
 type XmlTree = string | { [name: string]: XmlTree | XmlTree[] };
 

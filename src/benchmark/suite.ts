@@ -136,7 +136,7 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
       runners.push(...cases);
       if (o.warm) comparisons.push({ title: `${ami}: warm vs cold launch`, baseline: cases[0]!.case.id, other: cases[1]!.case.id });
     }
-    if (runners.length === 0) throw new Ec2Error("InvalidParameterValue", "nothing to measure: no image can boot in the modes asked for", "bench");
+    if (runners.length === 0) throw new Ec2Error("InvalidParameterValue", "nothing to measure: no image can boot in the modes asked for", "benchmark.bench");
 
     // Memory first, in a process no earlier VM has left idle workers or garbage in.
     const memory = o.memory > 0 ? await measureMemory(cloudFor(1), o, runners.find((r) => r.case.engine === "amiboot")) : undefined;
@@ -154,7 +154,7 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
         }
       }
     }
-    if (runners.every((r) => r.case.error)) throw new Ec2Error("BenchFailed", `every case failed; first: ${runners[0]!.case.label}: ${runners[0]!.case.error}`, "bench");
+    if (runners.every((r) => r.case.error)) throw new Ec2Error("BenchFailed", `every case failed; first: ${runners[0]!.case.label}: ${runners[0]!.case.error}`, "benchmark.bench");
     return {
       version: 1,
       startedAt,
@@ -172,7 +172,7 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
 }
 
 function checkOptions(o: SuiteOptions): void {
-  const bad = (m: string) => new Ec2Error("InvalidParameterValue", m, "bench");
+  const bad = (m: string) => new Ec2Error("InvalidParameterValue", m, "benchmark.bench");
   if (o.images.length === 0 && o.amis.ids.length === 0) throw bad("give at least one disk image or AMI");
   if (o.amis.ids.length > 0 && !o.amis.client) throw bad("AMIs are launched through an EC2 endpoint: give a client for it");
   for (const f of o.images) if (!fs.existsSync(f)) throw bad(`no such image: ${f}`);
@@ -255,12 +255,12 @@ async function launchRunner(cloud: Cloud, o: SuiteOptions, file: string, mode: "
       try {
         const reached = new Map<string, number>();
         while (reached.size < ids.length) {
-          if (performance.now() - t0 > o.timeoutSeconds * 1000) throw new Ec2Error("BootTimeout", `${c.label}: no marker within ${o.timeoutSeconds} s`, "bench");
+          if (performance.now() - t0 > o.timeoutSeconds * 1000) throw new Ec2Error("BootTimeout", `${c.label}: no marker within ${o.timeoutSeconds} s`, "benchmark.bench");
           for (const iid of ids) {
             if (reached.has(iid)) continue;
             const i = cloud.instances.get(owner, region, iid, "bench");
             if (i.milestones.some((m) => m.name === "until")) reached.set(iid, performance.now() - t0);
-            else if (i.state === "stopped" || i.state === "terminated") throw new Ec2Error("InstanceFailed", `${c.label}: ${iid} ended before its marker: ${i.stateReason?.message ?? i.state}`, "bench");
+            else if (i.state === "stopped" || i.state === "terminated") throw new Ec2Error("InstanceFailed", `${c.label}: ${iid} ended before its marker: ${i.stateReason?.message ?? i.state}`, "benchmark.bench");
           }
           await new Promise((res) => setTimeout(res, 5));
         }
@@ -299,7 +299,7 @@ async function measureMemory(cloud: Cloud, o: SuiteOptions, first: Runner | unde
       ids.push(id);
       const t0 = performance.now();
       while (!cloud.instances.get(owner, region, id, "bench").milestones.some((m) => m.name === "until")) {
-        if (performance.now() - t0 > o.timeoutSeconds * 1000) throw new Ec2Error("BootTimeout", `memory: ${id} showed no marker within ${o.timeoutSeconds} s`, "bench");
+        if (performance.now() - t0 > o.timeoutSeconds * 1000) throw new Ec2Error("BootTimeout", `memory: ${id} showed no marker within ${o.timeoutSeconds} s`, "benchmark.bench");
         await new Promise((res) => setTimeout(res, 20));
       }
       await new Promise((res) => setTimeout(res, 2000));
@@ -327,7 +327,7 @@ async function measureMemory(cloud: Cloud, o: SuiteOptions, first: Runner | unde
 async function amiRunners(o: SuiteOptions, ami: string): Promise<Runner[]> {
   const client = o.amis.client!;
   const image = (await client.send(new DescribeImagesCommand({ ImageIds: [ami] }))).Images?.[0];
-  if (!image) throw new Ec2Error("InvalidAMIID.NotFound", `The image id '[${ami}]' does not exist`, "bench");
+  if (!image) throw new Ec2Error("InvalidAMIID.NotFound", `The image id '[${ami}]' does not exist`, "benchmark.bench");
   const mode = image.VirtualizationType === "paravirtual" ? "pv" : "hvm";
   const root = image.RootDeviceType ?? "ebs";
   const variants = [
@@ -363,11 +363,11 @@ async function launchThroughEndpoint(client: EC2Client, o: SuiteOptions, c: Benc
   try {
     const reached = new Map<string, number>();
     while (reached.size < ids.length) {
-      if (performance.now() - t0 > o.timeoutSeconds * 1000) throw new Ec2Error("BootTimeout", `${c.label}: no marker within ${o.timeoutSeconds} s`, "bench");
+      if (performance.now() - t0 > o.timeoutSeconds * 1000) throw new Ec2Error("BootTimeout", `${c.label}: no marker within ${o.timeoutSeconds} s`, "benchmark.bench");
       const statuses = (await client.send(new DescribeInstanceStatusCommand({ InstanceIds: ids, IncludeAllInstances: true }))).InstanceStatuses ?? [];
       for (const st of statuses) {
         const state = st.InstanceState?.Name;
-        if (state === "stopped" || state === "terminated") throw new Ec2Error("InstanceFailed", `${c.label}: ${st.InstanceId} ended before its marker (${state})`, "bench");
+        if (state === "stopped" || state === "terminated") throw new Ec2Error("InstanceFailed", `${c.label}: ${st.InstanceId} ended before its marker (${state})`, "benchmark.bench");
         if (st.InstanceStatus?.Status === "ok" && !reached.has(st.InstanceId!)) reached.set(st.InstanceId!, performance.now() - t0);
       }
       if (reached.size < ids.length) await new Promise((res) => setTimeout(res, 20));
@@ -435,7 +435,7 @@ export function measureProcess(command: string, args: string[], marker: string, 
     });
     child.on("exit", () => {
       clearTimeout(kill);
-      if (!done) reject(new Ec2Error("BootFailed", `${command} ended without showing '${marker}'; last lines: ${lines.tail(3).join(" / ")}`, "bench"));
+      if (!done) reject(new Ec2Error("BootFailed", `${command} ended without showing '${marker}'; last lines: ${lines.tail(3).join(" / ")}`, "benchmark.bench"));
     });
   });
 }

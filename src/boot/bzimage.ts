@@ -17,7 +17,7 @@ const XLF_KERNEL_64 = 0x1;
 
 /** Reads the setup header; anything but a bzImage is an error naming what it is. */
 export function readKernelHeader(kernel: Uint8Array, name: string): KernelHeader {
-  const op = "readKernelHeader";
+  const op = "boot.readKernelHeader";
   if (kernel.length < 0x250 || Buffer.from(kernel.subarray(0x202, 0x206)).toString("latin1") !== "HdrS") {
     throw new Ec2Error("InvalidKernel", `'${name}' is not a Linux bzImage: no 'HdrS' setup header at 0x202 (${whatIs(kernel)})`, op);
   }
@@ -44,13 +44,13 @@ export function readKernelHeader(kernel: Uint8Array, name: string): KernelHeader
 /** Refuses kernels v86 cannot start: not a bzImage, or 64-bit. */
 export function checkBootableKernel(header: KernelHeader, name: string): void {
   if (!header.bzImage) {
-    throw new Ec2Error("InvalidKernel", `'${name}' is a zImage (boot protocol ${header.protocol}, not loaded high); amiboot boots bzImages`, "checkBootableKernel");
+    throw new Ec2Error("InvalidKernel", `'${name}' is a zImage (boot protocol ${header.protocol}, not loaded high); amiboot boots bzImages`, "boot.checkBootableKernel");
   }
   if (header.bits === 64) {
     throw new Ec2Error(
       "UnsupportedOperation",
       `'${name}' is an x86_64 kernel${header.version ? ` (${header.version.split(" ")[0]})` : ""}; v86 emulates a 32-bit i686 CPU without long mode, so only i386 kernels boot`,
-      "checkBootableKernel",
+      "boot.checkBootableKernel",
     );
   }
 }

@@ -8,7 +8,7 @@ import { SECTOR_SIZE } from "../volumes/block-device.js";
  * MBR) its first sector must end in 0x55AA. Returns the disk's size in bytes.
  */
 export function checkDiskFile(path: string, options: { bootSignature: boolean }): number {
-  const op = "checkDiskFile";
+  const op = "boot.checkDiskFile";
   let st: fs.Stats;
   try {
     st = fs.statSync(path);
@@ -44,7 +44,7 @@ export function checkBootSector(mbr: Uint8Array, what: string): void {
     throw new Ec2Error(
       "InvalidDiskImage.NotBootable",
       `${what} has no boot signature (bytes 510-511 are ${found}, expected 0x55AA): the BIOS would not boot it`,
-      "checkBootSector",
+      "boot.checkBootSector",
     );
   }
 }

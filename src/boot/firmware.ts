@@ -18,7 +18,7 @@ export function findFirmware(dir = process.env.AMIBOOT_SEABIOS_DIR || DEFAULT_DI
     throw new Ec2Error(
       "MissingFirmware",
       `no SeaBIOS image (bios-256k.bin or bios.bin) in ${dir}: install Debian's 'seabios' package (apt-get install seabios) or set AMIBOOT_SEABIOS_DIR`,
-      "findFirmware",
+      "boot.findFirmware",
     );
   }
   const vga = path.join(dir, "vgabios-stdvga.bin");

@@ -1,9 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import fs from "node:fs";
-import path from "node:path";
 import { gunzipSync } from "node:zlib";
-import { writeFileAtomically } from "../durable-file.js";
+import { throughCache } from "./unpack-cache.js";
 
 /**
  * Work the host does faster than the guest, for PV boots: unpacking the
@@ -34,34 +31,20 @@ const LIMIT = 64 * 1024 * 1024;
 const EM_386 = 3;
 const PT_LOAD = 1;
 const STUB_BYTES = 16;
+/** xz runs as a child process; a stream built to take forever is cut off (and left to the guest). */
+const XZ_TIMEOUT_MS = 60_000;
 
 /**
- * unpackKernel through a cache in `dir` keyed by the bzImage's SHA-256: an
- * image booted again skips the decompression. Entries are written to a
- * temporary name and renamed, so a crash never leaves a half entry.
+ * unpackKernel through a cache in `dir` keyed by the bzImage's SHA-256 (see
+ * unpack-cache.ts): an image booted again skips the decompression.
  */
 export function unpackKernelCached(bzImage: Uint8Array, dir: string): (UnpackedKernel & { cached: boolean }) | { reason: string } {
-  const key = createHash("sha256").update(bzImage).digest("hex");
-  const file = path.join(dir, `${key}.bzimage`);
-  const meta = path.join(dir, `${key}.json`);
-  try {
-    const m = JSON.parse(fs.readFileSync(meta, "utf8")) as Omit<UnpackedKernel, "bzImage">;
-    const cached = fs.readFileSync(file);
-    // Entries are written atomically, but an empty or foreign file is not trusted.
-    if (cached.length > 0 && m.vmlinuxBytes > 0) return { ...m, bzImage: cached, cached: true, ms: 0 };
-  } catch {
-    // Not cached (or unreadable): unpack below.
-  }
-  const r = unpackKernel(bzImage);
+  const r = throughCache(dir, bzImage, "bzimage", () => {
+    const k = unpackKernel(bzImage);
+    return "reason" in k ? k : { bytes: k.bzImage, facts: { compression: k.compression, vmlinuxBytes: k.vmlinuxBytes, ms: k.ms } };
+  });
   if ("reason" in r) return r;
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    writeFileAtomically(file, r.bzImage);
-    writeFileAtomically(meta, JSON.stringify({ compression: r.compression, vmlinuxBytes: r.vmlinuxBytes, ms: r.ms }));
-  } catch {
-    // A cache that cannot be written only costs time.
-  }
-  return { ...r, cached: false };
+  return { ...r.facts, bzImage: r.bytes, cached: r.cached, ms: r.cached ? 0 : r.facts.ms };
 }
 
 /** Unpacks the kernel, or says why the guest must decompress it itself. */
@@ -83,7 +66,7 @@ export function unpackKernel(bzImage: Uint8Array): UnpackedKernel | { reason: st
       compression = "xz";
       // The kernel build appends the unpacked size after the xz stream.
       const expected = payload.readUInt32LE(length - 4);
-      vmlinux = execFileSync("xz", ["--decompress", "--stdout", "--single-stream"], { input: payload.subarray(0, length - 4), maxBuffer: LIMIT, stdio: ["pipe", "pipe", "pipe"] });
+      vmlinux = execFileSync("xz", ["--decompress", "--stdout", "--single-stream"], { input: payload.subarray(0, length - 4), maxBuffer: LIMIT, stdio: ["pipe", "pipe", "pipe"], timeout: XZ_TIMEOUT_MS });
       if (vmlinux.length !== expected) return { reason: `xz gave ${vmlinux.length} bytes, the kernel says ${expected}` };
     } else if (payload[0] === 0x1f && payload[1] === 0x8b) {
       compression = "gzip";
@@ -158,7 +141,7 @@ export function unpackInitrd(initrd: Uint8Array, limit: number): { initrd: Uint8
       out = gunzipSync(b, { maxOutputLength: limit });
     } else if (b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) {
       compression = "xz";
-      out = execFileSync("xz", ["--decompress", "--stdout"], { input: b, maxBuffer: limit, stdio: ["pipe", "pipe", "pipe"] });
+      out = execFileSync("xz", ["--decompress", "--stdout"], { input: b, maxBuffer: limit, stdio: ["pipe", "pipe", "pipe"], timeout: XZ_TIMEOUT_MS });
     } else {
       return { reason: "not a gzip or xz initramfs" };
     }
@@ -167,4 +150,22 @@ export function unpackInitrd(initrd: Uint8Array, limit: number): { initrd: Uint8
   }
   if (out.subarray(0, 6).toString("latin1") !== "070701") return { reason: "the unpacked initramfs is not a newc cpio archive" };
   return { initrd: out, compression };
+}
+
+/**
+ * unpackInitrd through a cache in `dir` keyed by the compressed initrd's
+ * SHA-256. An entry larger than `limit` is not used: the unpacking then
+ * fails exactly as it would without the cache.
+ */
+export function unpackInitrdCached(initrd: Uint8Array, limit: number, dir: string): { initrd: Uint8Array; compression: "gzip" | "xz"; cached: boolean } | { reason: string } {
+  const r = throughCache(dir, initrd, "cpio", () => {
+    const u = unpackInitrd(initrd, limit);
+    return "reason" in u ? u : { bytes: u.initrd, facts: { compression: u.compression } };
+  });
+  if ("reason" in r) return r;
+  if (r.bytes.length > limit) {
+    const u = unpackInitrd(initrd, limit);
+    return "reason" in u ? u : { ...u, cached: false };
+  }
+  return { initrd: r.bytes, compression: r.facts.compression, cached: r.cached };
 }

@@ -44,5 +44,5 @@ export function bootOptions(input: Partial<BootOptions> = {}): BootOptions {
 }
 
 function invalid(message: string): Ec2Error {
-  return new Ec2Error("InvalidParameterValue", message, "bootOptions");
+  return new Ec2Error("InvalidParameterValue", message, "boot.bootOptions");
 }

@@ -8,9 +8,8 @@ import { VolumeStore } from "../volumes/store.js";
 import { checkBootSector, checkDiskFile } from "./disk-file.js";
 import { findFirmware, type Firmware } from "./firmware.js";
 import { bootOptions, type BootOptions } from "./options.js";
-import { pvGrub } from "./pv-grub.js";
-import { amibootHome } from "../home.js";
-import { unpackInitrd, unpackKernelCached } from "./host-unpack.js";
+import { planPvKernel } from "../pool/planner.js";
+import type { PvKernel } from "./pv-kernel.js";
 
 /** How a guest starts: SeaBIOS runs the disk's MBR, or the PV-GRUB shim hands v86 a kernel. */
 export type BootMode = "hvm" | "pv";
@@ -41,23 +40,21 @@ export interface BootPlan {
   pv?: PvKernel;
 }
 
-export type { DiskSpec };
+export type { DiskSpec, PvKernel };
 
-/** The kernel, initrd and command line the PV-GRUB shim read from the disk. */
-export interface PvKernel {
-  kernel: Uint8Array;
-  initrd?: Uint8Array;
-  cmdline: string;
-  menuPath: string;
-  entry: { index: number; title: string };
-  /** Why earlier entries were skipped (the fallback path), menu.lst warnings, how the kernel was unpacked. */
-  notes: string[];
-  /** Set when the host unpacked the kernel (see host-unpack.ts). */
-  unpacked?: { compression: string; vmlinuxBytes: number; ms: number };
+/**
+ * Where a plan finds the EBS store (`home`, as `$AMIBOOT_HOME`) and keeps its
+ * unpacked kernels and initrds (`cacheDir`); callers say, plans never look.
+ */
+export interface PlanDirs {
+  home: string;
+  cacheDir: string;
 }
 
-/** v86 loads the initrd at 64 MiB, the kernel at 1 MiB. */
-const INITRD_AT = 64 * 1024 * 1024;
+/** The directories of the amiboot home `home`. */
+export function planDirs(home: string): PlanDirs {
+  return { home, cacheDir: path.join(home, "cache") };
+}
 
 /**
  * A boot of a root disk: a raw disk file, an EBS volume (`vol-…`) or an
@@ -65,17 +62,25 @@ const INITRD_AT = 64 * 1024 * 1024;
  * the PV-GRUB shim on it. `extraDisks` become the second disk (hdb):
  * a file, a `vol-…`, or `ephemeral:MIB` (blank instance store).
  */
-export function bootPlan(target: string, mode: BootMode, options: Partial<BootOptions> = {}, extraDisks: string[] = []): BootPlan {
-  const disk = rootDisk(target, mode);
-  return diskPlan(path.basename(diskName(disk)), [disk, ...extraDisks.map((d, i) => extraDisk(d, i))], mode, options);
+export async function bootPlan(target: string, mode: BootMode, options: Partial<BootOptions> = {}, extraDisks: string[] = [], dirs: PlanDirs): Promise<BootPlan> {
+  const disk = rootDisk(target, mode, dirs.home);
+  return diskPlan(path.basename(diskName(disk)), [disk, ...extraDisks.map((d, i) => extraDisk(d, i, dirs.home))], mode, options, {}, dirs);
 }
 
 /**
  * A boot of disks already opened as specs (an instance's volumes), root
  * first; `state` makes it a warm launch (restore) or one that saves its
- * state at `until` for later warm launches (capture).
+ * state at `until` for later warm launches (capture). A PV plan's disk
+ * reading and unpacking run in the planner worker (pool/planner.ts).
  */
-export function diskPlan(name: string, disks: DiskSpec[], mode: BootMode, options: Partial<BootOptions> = {}, state: { restore?: string; capture?: string } = {}): BootPlan {
+export async function diskPlan(
+  name: string,
+  disks: DiskSpec[],
+  mode: BootMode,
+  options: Partial<BootOptions> = {},
+  state: { restore?: string; capture?: string } = {},
+  dirs: PlanDirs,
+): Promise<BootPlan> {
   const o = bootOptions(options);
   const plan: BootPlan = {
     mode,
@@ -89,14 +94,16 @@ export function diskPlan(name: string, disks: DiskSpec[], mode: BootMode, option
     ...(state.restore ? { restoreState: state.restore } : state.capture ? { captureState: state.capture } : {}),
   };
   // A restored machine's memory already holds its kernel.
-  if (mode === "pv" && !state.restore) plan.pv = pvKernel(disks[0]!, plan.name, o.memoryMiB, o.guestDecompress);
+  if (mode === "pv" && !state.restore) {
+    plan.pv = await planPvKernel({ disk: disks[0]!, name: plan.name, memoryMiB: o.memoryMiB, guestDecompress: o.guestDecompress, cacheDir: dirs.cacheDir });
+  }
   return plan;
 }
 
-export const hvmPlan = (imagePath: string, options: Partial<BootOptions> = {}) => bootPlan(imagePath, "hvm", options);
-export const pvPlan = (imagePath: string, options: Partial<BootOptions> = {}) => bootPlan(imagePath, "pv", options);
+export const hvmPlan = (imagePath: string, options: Partial<BootOptions>, dirs: PlanDirs) => bootPlan(imagePath, "hvm", options, [], dirs);
+export const pvPlan = (imagePath: string, options: Partial<BootOptions>, dirs: PlanDirs) => bootPlan(imagePath, "pv", options, [], dirs);
 
-function rootDisk(target: string, mode: BootMode): DiskSpec {
+function rootDisk(target: string, mode: BootMode, home: string): DiskSpec {
   if (target.endsWith(".manifest.xml")) {
     // The manifest is checked now; the worker verifies every part before booting.
     return { kind: "instance-store", manifestPath: path.resolve(target), size: readManifest(path.resolve(target)).size };
@@ -105,21 +112,19 @@ function rootDisk(target: string, mode: BootMode): DiskSpec {
     const abs = path.resolve(target);
     return { kind: "raw-file", path: abs, size: checkDiskFile(abs, { bootSignature: mode === "hvm" }) };
   }
-  const home = amibootHome();
   const spec: DiskSpec = { kind: "ebs", home, volumeId: target, size: new VolumeStore(home).getVolume(target).size };
   if (mode === "hvm") withDisk(spec, (dev) => checkBootSector(dev.read(0, 512), target));
   return spec;
 }
 
-function extraDisk(arg: string, i: number): DiskSpec {
+function extraDisk(arg: string, i: number, home: string): DiskSpec {
   if (isId(arg, "vol")) {
-    const home = amibootHome();
     return { kind: "ebs", home, volumeId: arg, size: new VolumeStore(home).getVolume(arg).size };
   }
   const m = /^ephemeral:(\d+)$/.exec(arg);
   if (m) {
     const mib = Number(m[1]);
-    if (mib < 1 || mib > 65536) throw new Ec2Error("InvalidParameterValue", `ephemeral disk size must be 1 to 65536 MiB, got ${mib}`, "bootPlan");
+    if (mib < 1 || mib > 65536) throw new Ec2Error("InvalidParameterValue", `ephemeral disk size must be 1 to 65536 MiB, got ${mib}`, "boot.bootPlan");
     return { kind: "ephemeral", name: `ephemeral${i}`, size: mib * 1024 * 1024 };
   }
   const abs = path.resolve(arg);
@@ -133,60 +138,4 @@ function withDisk<T>(spec: DiskSpec, fn: (dev: BlockDevice) => T): T {
   } finally {
     dev.close();
   }
-}
-
-function pvKernel(disk: DiskSpec, name: string, memoryMiB: number, guestDecompress: boolean): PvKernel {
-  const dev = openDisk(disk);
-  let c;
-  try {
-    c = pvGrub(dev, name);
-  } finally {
-    dev.close();
-  }
-  const memory = memoryMiB * 1024 * 1024;
-  const notes = [...c.notes, ...c.menu.warnings.map((w) => `menu.lst ${w}`)];
-  let kernel = c.kernel;
-  let initrd = c.initrd;
-  let unpacked: PvKernel["unpacked"];
-  if (!guestDecompress) {
-    const k = unpackKernelCached(c.kernel, path.join(amibootHome(), "cache", "kernels"));
-    if ("reason" in k) notes.push(`kernel left for the guest to decompress: ${k.reason}`);
-    else {
-      kernel = k.bzImage;
-      unpacked = { compression: k.compression, vmlinuxBytes: k.vmlinuxBytes, ms: k.ms };
-      notes.push(`kernel unpacked on the host (${k.compression}, ${mib(k.vmlinuxBytes)} MiB vmlinux, ${k.cached ? "cached" : `${k.ms} ms`})`);
-    }
-    if (initrd) {
-      const r = unpackInitrd(initrd, Math.max(1, memory - INITRD_AT - 1));
-      if ("reason" in r) notes.push(`initrd left for the guest to decompress: ${r.reason}`);
-      else {
-        notes.push(`initrd unpacked on the host (${r.compression}, ${mib(initrd.length)} -> ${mib(r.initrd.length)} MiB)`);
-        initrd = r.initrd;
-      }
-    }
-  }
-  if (kernel.length + 1024 * 1024 > INITRD_AT) {
-    throw new Ec2Error("InvalidKernel", `the kernel is ${mib(kernel.length)} MiB; v86 needs it below 63 MiB`, "pvPlan");
-  }
-  const needed = initrd ? INITRD_AT + initrd.length : INITRD_AT;
-  if (memory <= needed) {
-    throw new Ec2Error(
-      "InvalidParameterValue",
-      `a PV boot${initrd ? ` with a ${mib(initrd.length)} MiB initrd` : ""} needs more than ${Math.ceil(needed / 1024 / 1024)} MiB of memory (v86 loads the initrd at 64 MiB); got ${memoryMiB}`,
-      "pvPlan",
-    );
-  }
-  return {
-    kernel,
-    ...(initrd ? { initrd } : {}),
-    cmdline: c.cmdline,
-    menuPath: c.menuPath,
-    entry: { index: c.entry.index, title: c.entry.title },
-    notes,
-    ...(unpacked ? { unpacked } : {}),
-  };
-}
-
-function mib(bytes: number): string {
-  return (bytes / 1024 / 1024).toFixed(1);
 }

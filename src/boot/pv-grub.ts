@@ -62,10 +62,10 @@ export class GrubDisk {
   }
 
   private deviceOf(device: GrubDevice): BlockDevice {
-    if (device.disk !== 0) throw new Ec2Error("PvGrub.NoSuchDevice", `${formatDevice(device)}: a PV guest has only one boot disk, (hd0)`, "GrubDisk");
+    if (device.disk !== 0) throw new Ec2Error("PvGrub.NoSuchDevice", `${formatDevice(device)}: a PV guest has only one boot disk, (hd0)`, "boot.grubDisk");
     if (device.partition === undefined) return this.dev;
     const p = this.table.partitions.find((x) => x.number === device.partition);
-    if (!p) throw new Ec2Error("PvGrub.NoSuchDevice", `${formatDevice(device)}: the disk has no such partition`, "GrubDisk");
+    if (!p) throw new Ec2Error("PvGrub.NoSuchDevice", `${formatDevice(device)}: the disk has no such partition`, "boot.grubDisk");
     return partitionDevice(this.dev, p);
   }
 }
@@ -92,7 +92,7 @@ export function findMenu(disk: GrubDisk): { device: GrubDevice; path: string; me
       if ((err as Ec2Error).code !== "PvGrub.NoSuchDevice") tried.push(`${where}: ${(err as Error).message}`);
     }
   }
-  throw new Ec2Error("PvGrub.MenuNotFound", `no menu.lst found where PV-GRUB looks (${tried.join("; ")})`, "findMenu");
+  throw new Ec2Error("PvGrub.MenuNotFound", `no menu.lst found where PV-GRUB looks (${tried.join("; ")})`, "boot.findMenu");
 }
 
 /** Runs the shim: the entry to boot, its kernel, initrd and command line. */
@@ -100,7 +100,7 @@ export function pvGrub(dev: BlockDevice, name: string): PvChoice {
   const disk = new GrubDisk(dev);
   const found = findMenu(disk);
   const { menu } = found;
-  if (menu.entries.length === 0) throw new Ec2Error("PvGrub.NoEntries", `${found.path} has no 'title' entries`, "pvGrub");
+  if (menu.entries.length === 0) throw new Ec2Error("PvGrub.NoEntries", `${found.path} has no 'title' entries`, "boot.pvGrub");
   const order = [...new Set([menu.default, ...menu.fallback])].filter((i) => i < menu.entries.length);
   const notes: string[] = [];
   let firstError: Error | undefined;
@@ -116,11 +116,11 @@ export function pvGrub(dev: BlockDevice, name: string): PvChoice {
   }
   const e = firstError as Ec2Error;
   const tail = notes.length > 1 ? ` (fallbacks failed too: ${notes.slice(1).join("; ")})` : "";
-  throw new Ec2Error(e.code ?? "PvGrub.BootFailed", `${found.path}: ${notes[0]}${tail}`, "pvGrub");
+  throw new Ec2Error(e.code ?? "PvGrub.BootFailed", `${found.path}: ${notes[0]}${tail}`, "boot.pvGrub");
 }
 
 function loadEntry(disk: GrubDisk, menuDevice: GrubDevice, entry: MenuEntry, name: string) {
-  if (!entry.kernel) throw new Ec2Error("PvGrub.NoKernel", "the entry has no 'kernel' line", "loadEntry");
+  if (!entry.kernel) throw new Ec2Error("PvGrub.NoKernel", "the entry has no 'kernel' line", "boot.loadEntry");
   const kernel = readGrubFile(disk, entry.kernel, entry.root ?? menuDevice);
   const kernelName = `${name}:${describe(entry.kernel, entry.root ?? menuDevice)}`;
   const header = readKernelHeader(kernel, kernelName);
@@ -136,7 +136,7 @@ export function readGrubFile(disk: GrubDisk, file: GrubPath, root: GrubDevice): 
     return disk.fs(device).readFile(file.path);
   } catch (err) {
     const e = err as Ec2Error;
-    throw new Ec2Error(e.code ?? "PvGrub.FileError", `${describe(file, root)}: ${e.message}`, "readGrubFile");
+    throw new Ec2Error(e.code ?? "PvGrub.FileError", `${describe(file, root)}: ${e.message}`, "boot.readGrubFile");
   }
 }
 

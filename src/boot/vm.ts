@@ -52,7 +52,7 @@ export class Vm {
 
   static start(plan: BootPlan, hooks: VmHooks): Vm {
     if (plan.disks.length === 0 || plan.disks.length > MAX_DISKS) {
-      throw new Ec2Error("UnsupportedOperation", `v86 attaches 1 to ${MAX_DISKS} hard disks (IDE primary master and slave); the plan has ${plan.disks.length}`, "Vm.start");
+      throw new Ec2Error("UnsupportedOperation", `v86 attaches 1 to ${MAX_DISKS} hard disks (IDE primary master and slave); the plan has ${plan.disks.length}`, "boot.vmStart");
     }
     const devices: BlockDevice[] = [];
     try {

@@ -70,7 +70,7 @@ every case alike, and ratios are taken per pair of runs. Examples:
         return runCommand(
           false,
           () => {
-            if (images.length !== 2) throw new Ec2Error("InvalidParameterValue", "--compare takes two JSON files: OLD NEW", "bench");
+            if (images.length !== 2) throw new Ec2Error("InvalidParameterValue", "--compare takes two JSON files: OLD NEW", "cli.bench");
             const [a, b] = images.map(readResults) as [BenchResults, BenchResults];
             return compareText(compareResults(a, b));
           },
@@ -110,7 +110,7 @@ every case alike, and ratios are taken per pair of runs. Examples:
 function defaultImages(): string[] {
   const dir = path.resolve("images/build");
   const files = ["hvm-linux.img", "pv-linux.img"].map((f) => path.join(dir, f));
-  if (!files.every((f) => fs.existsSync(f))) throw new Ec2Error("InvalidParameterValue", `no images given and the sample images are not in ${dir}: run 'npm run images' or name your images`, "bench");
+  if (!files.every((f) => fs.existsSync(f))) throw new Ec2Error("InvalidParameterValue", `no images given and the sample images are not in ${dir}: run 'npm run images' or name your images`, "cli.bench");
   return files;
 }
 
@@ -119,8 +119,8 @@ function readResults(file: string): BenchResults {
   try {
     data = JSON.parse(fs.readFileSync(file, "utf8")) as BenchResults;
   } catch (err) {
-    throw new Ec2Error("InvalidParameterValue", `cannot read ${file}: ${(err as Error).message}`, "bench");
+    throw new Ec2Error("InvalidParameterValue", `cannot read ${file}: ${(err as Error).message}`, "cli.bench");
   }
-  if (data?.version !== 1 || !Array.isArray(data.cases)) throw new Ec2Error("InvalidParameterValue", `${file} is not an amiboot bench result (version 1)`, "bench");
+  if (data?.version !== 1 || !Array.isArray(data.cases)) throw new Ec2Error("InvalidParameterValue", `${file} is not an amiboot bench result (version 1)`, "cli.bench");
   return data;
 }

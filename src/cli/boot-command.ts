@@ -1,8 +1,10 @@
 import { Option, type Command } from "commander";
-import { bootPlan, type BootMode, type BootPlan } from "../boot/plan.js";
+import { bootPlan, planDirs, type BootMode, type BootPlan } from "../boot/plan.js";
+import { refuseWhileServed } from "../store/server-lock.js";
+import { amibootHome } from "../home.js";
 import { diskName } from "../volumes/open.js";
 import { BootPool } from "../pool/pool.js";
-import { EXIT, exitCodeFor } from "./exit-codes.js";
+import { exitCodeFor } from "./exit-codes.js";
 import { errorLine, milestoneTable, resultJson } from "./output.js";
 import { parseNumber } from "./parse.js";
 
@@ -58,7 +60,12 @@ async function runBoot(image: string, flags: BootFlags): Promise<number> {
   let plan;
   try {
     const timeoutSeconds = flags.timeout ?? (flags.attach ? 0 : 120);
-    plan = bootPlan(image, flags.mode, { memoryMiB: flags.memory, timeoutSeconds, until: flags.until, guestDecompress: flags.guestDecompress }, flags.disk);
+    const options = { memoryMiB: flags.memory, timeoutSeconds, until: flags.until, guestDecompress: flags.guestDecompress };
+    // An EBS volume's writes persist: while a server owns the store, its instances may be using it.
+    if ([image, ...flags.disk].some((d) => d.startsWith("vol-"))) {
+      refuseWhileServed(amibootHome(), "'amiboot boot vol-…'", "stop the server first, or launch an instance of an image through it");
+    }
+    plan = await bootPlan(image, flags.mode, options, flags.disk, planDirs(amibootHome()));
   } catch (err) {
     return reportEarlyError(err, flags.json);
   }
@@ -110,7 +117,7 @@ async function runBoot(image: string, flags: BootFlags): Promise<number> {
     process.stdout.write("\n" + milestoneTable(result) + "\n");
     if (result.error) process.stderr.write(errorLine(result.error) + "\n");
   }
-  return exitCodeFor(result.outcome, result.ok);
+  return exitCodeFor(result.ok ? undefined : (result.error ?? { code: "BootFailed" }));
 }
 
 /** What the PV-GRUB shim chose, for --json (without the kernel's bytes). */
@@ -125,5 +132,5 @@ function reportEarlyError(err: unknown, json?: boolean): number {
   const shape = { code: e.code ?? "InternalError", message: e.message };
   if (json) process.stdout.write(JSON.stringify({ ok: false, outcome: "error", error: shape }, null, 2) + "\n");
   else process.stderr.write(errorLine(shape) + "\n");
-  return e.code ? EXIT.invalid : EXIT.failed;
+  return exitCodeFor(shape);
 }

@@ -1,11 +1,17 @@
+import { EBSClient } from "@aws-sdk/client-ebs";
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { XMLParser } from "fast-xml-parser";
 import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import type { Command } from "commander";
+import Database from "better-sqlite3";
+import fs from "node:fs";
+import path from "node:path";
+import { Accounts } from "../cloud/accounts.js";
 import { Cloud } from "../cloud/cloud.js";
-import { Ec2Error } from "../errors.js";
+import { Ec2Error, relayedCode } from "../errors.js";
 import { amibootHome } from "../home.js";
+import { parseEndpoint } from "./parse.js";
 
 /** The options of every command that talks to the EC2 endpoint. */
 export interface ClientFlags {
@@ -16,7 +22,7 @@ export interface ClientFlags {
 
 export function clientOptions(cmd: Command): Command {
   return cmd
-    .option("--endpoint <url>", "the EC2 endpoint", process.env.AMIBOOT_ENDPOINT ?? "http://127.0.0.1:8773")
+    .option("--endpoint <url>", "the EC2 endpoint", parseEndpoint, process.env.AMIBOOT_ENDPOINT ?? "http://127.0.0.1:8773")
     .option("--region <region>", "region", process.env.AWS_REGION ?? "us-east-1")
     .option("--json", "print JSON");
 }
@@ -36,18 +42,19 @@ export function credentials(): { accessKeyId: string; secretAccessKey: string } 
   if (process.env.AWS_ACCESS_KEY_ID && process.env.AWS_SECRET_ACCESS_KEY) {
     return { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY };
   }
-  return withCloud((cloud) => {
-    const c = cloud.accounts.defaultAccount();
-    return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey };
-  });
+  // Read-only while the data directory exists: a client never writes the server's database.
+  const file = path.join(amibootHome(), "amiboot.sqlite");
+  const c = fs.existsSync(file) ? readOnly(file, (db) => new Accounts(db).defaultAccount()) : withCloud((cloud) => cloud.accounts.defaultAccount());
+  return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey };
 }
 
-/** The account whose keys this command uses, checked as the endpoint would check them. */
-export function callerAccount(cloud: Cloud, op: string): string {
-  const c = credentials();
-  const account = cloud.accounts.secretOf(c.accessKeyId) === c.secretAccessKey ? cloud.accounts.accountOf(c.accessKeyId) : undefined;
-  if (!account) throw new Ec2Error("AuthFailure", "AWS was not able to validate the provided access credentials", op);
-  return account;
+function readOnly<T>(file: string, fn: (db: Database.Database) => T): T {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
 }
 
 /** The SDK pointed at the endpoint. */
@@ -55,6 +62,12 @@ export function ec2(o: ClientFlags): EC2Client {
   // amiboot supports Node 20; the SDK's notice about its future Node 22 floor is not the user's business here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   return new EC2Client({ endpoint: o.endpoint, region: o.region, credentials: credentials(), maxAttempts: 1 });
+}
+
+/** The SDK's EBS client pointed at the endpoint: EBS direct shares its port and keys. Block puts are idempotent, so retried. */
+export function ebs(o: ClientFlags): EBSClient {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  return new EBSClient({ endpoint: o.endpoint, region: o.region, credentials: credentials(), maxAttempts: 3 });
 }
 
 /** SHA-256 and HMAC-SHA-256 from node:crypto, in the shape SignatureV4 takes. */
@@ -105,7 +118,7 @@ export async function callAction(o: ClientFlags, action: string, params: Record<
     } catch {
       // Not XML: the status and the start of the body say what happened.
     }
-    throw new Ec2Error(error?.Code ?? `HTTP${res.status}`, error?.Message ?? text.slice(0, 200), action);
+    throw new Ec2Error(relayedCode(error?.Code ?? `HTTP${res.status}`), error?.Message ?? text.slice(0, 200), action);
   }
   return text;
 }

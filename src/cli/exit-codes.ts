@@ -1,11 +1,11 @@
-import type { BootOutcome } from "../pool/protocol.js";
+import { codeInfo } from "../error-codes.js";
 
-/** Exit codes of the amiboot command (documented in the README). */
+/** Exit codes of the amiboot command (documented in the README); each error code's class is in `src/error-codes.ts`. */
 export const EXIT = {
   ok: 0,
-  /** The boot ran and failed: crash, guest refusal, worker error. */
+  /** It ran, or the state of things refused it, and it failed: crash, guest refusal, worker error. */
   failed: 1,
-  /** Bad arguments or a bad image, found before anything ran. */
+  /** Bad arguments, a bad request or a bad image, found before anything ran. */
   invalid: 2,
   /** The timeout ended the boot (as timeout(1) does). */
   timeout: 124,
@@ -13,9 +13,7 @@ export const EXIT = {
   interrupted: 130,
 } as const;
 
-export function exitCodeFor(outcome: BootOutcome, ok: boolean): number {
-  if (ok) return EXIT.ok;
-  if (outcome === "timeout") return EXIT.timeout;
-  if (outcome === "aborted") return EXIT.interrupted;
-  return EXIT.failed;
+/** The exit code for a command that ended with `error`, or 0 without one. */
+export function exitCodeFor(error: { code: string } | undefined): number {
+  return error ? EXIT[codeInfo(error.code).exit] : EXIT.ok;
 }

@@ -10,7 +10,10 @@ import {
 } from "@aws-sdk/client-ec2";
 import type { Command } from "commander";
 import { Ec2Error } from "../errors.js";
-import { callerAccount, clientOptions, ec2, withCloud, type ClientFlags } from "./endpoint.js";
+import { uploadDisk } from "./disk-upload.js";
+import { clientOptions, ec2, withCloud, type ClientFlags } from "./endpoint.js";
+import { amibootHome } from "../home.js";
+import { refuseWhileServed } from "../store/server-lock.js";
 import { progressBar } from "./progress.js";
 import { runCommand, table } from "./run.js";
 
@@ -29,7 +32,11 @@ export function addImageCommands(program: Command): void {
     .action((o: { json?: boolean }) =>
       runCommand(
         o.json,
-        () => withCloud((cloud) => cloud.accounts.create()),
+        () => {
+          // Accounts live in the server's database: created offline, while no server writes it.
+          refuseWhileServed(amibootHome(), "'amiboot account create'", "stop the server, create the account, then start it again");
+          return withCloud((cloud) => cloud.accounts.create());
+        },
         (c) => `account ${c.accountId}\n  AWS_ACCESS_KEY_ID=${c.accessKeyId}\n  AWS_SECRET_ACCESS_KEY=${c.secretAccessKey}\n`,
       ),
     );
@@ -47,15 +54,15 @@ export function addImageCommands(program: Command): void {
 
   registering(image.command("register").description("register an EBS-backed image from a snapshot").argument("<snapshot-id>")).action((snapshotId: string, o: ClientFlags & RegisterFlags) => runCommand(o.json, () => registerFromSnapshot(o, snapshotId), (r) => `${r.imageId}\n`));
 
-  registering(image.command("import").description("import a raw disk as a snapshot and register it as an image").argument("<disk>")).action((disk: string, o: ClientFlags & RegisterFlags) => {
-      const bar = progressBar("importing", !o.json);
+  registering(image.command("import").description("upload a raw disk as a snapshot (EBS direct) and register it as an image").argument("<disk>")).action((disk: string, o: ClientFlags & RegisterFlags) => {
+      const bar = progressBar("uploading", !o.json);
       return runCommand(
         o.json,
         async () => {
           let snapshotId: string;
           try {
-            // The disk is on this machine: imported locally, as a snapshot of the caller's account in --region.
-            snapshotId = withCloud((cloud) => cloud.snapshots.importDisk(callerAccount(cloud, "image import"), o.region, disk, { onProgress: bar.update }).snapshotId);
+            // Uploaded through the endpoint (EBS direct), as a snapshot of the caller's account in --region.
+            snapshotId = (await uploadDisk(o, disk, { onProgress: bar.update })).id;
           } finally {
             bar.stop();
           }
@@ -96,7 +103,7 @@ export function addImageCommands(program: Command): void {
       async () => {
         const tags = pairs.map((p) => {
           const at = p.indexOf("=");
-          if (at < 1) throw new Ec2Error("InvalidParameterValue", `tag '${p}' is not key=value`, "image tag");
+          if (at < 1) throw new Ec2Error("InvalidParameterValue", `tag '${p}' is not key=value`, "cli.imageTag");
           return { Key: p.slice(0, at), Value: p.slice(at + 1) };
         });
         await ec2(o).send(new CreateTagsCommand({ Resources: [id], Tags: tags }));

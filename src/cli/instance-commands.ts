@@ -1,6 +1,5 @@
 import {
   DescribeInstancesCommand,
-  DescribeInstanceStatusCommand,
   GetConsoleOutputCommand,
   RebootInstancesCommand,
   RunInstancesCommand,
@@ -11,10 +10,10 @@ import {
   type Instance,
   type InstanceStateChange,
 } from "@aws-sdk/client-ec2";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import fs from "node:fs";
 import { WARM_TAG } from "../cloud/instances.js";
-import { Ec2Error } from "../errors.js";
+import { waitForInstances, type InstanceGoal } from "../client/instance-wait.js";
 import { callAction, clientOptions, ec2, type ClientFlags } from "./endpoint.js";
 import { parseNumber } from "./parse.js";
 import { runCommand, table } from "./run.js";
@@ -105,6 +104,20 @@ export function addInstanceCommands(program: Command): void {
     await c.send(new RebootInstancesCommand({ InstanceIds: ids }));
     return undefined;
   });
+  clientOptions(
+    instance
+      .command("wait")
+      .description("wait until the instances are running, have their status ok (the marker seen), are stopped or terminated")
+      .argument("<instance-id...>")
+      .addOption(new Option("--until <goal>", "what to wait for").choices(["running", "status-ok", "stopped", "terminated"]).default("status-ok"))
+      .option("--timeout <seconds>", "how long to wait", parseNumber, 300),
+  ).action((ids: string[], o: ClientFlags & { until: InstanceGoal; timeout: number }) =>
+    runCommand(
+      o.json,
+      async () => (await waitForInstances(ec2(o), ids, o.until, { timeoutMs: o.timeout * 1000 })).map((w) => ({ instanceId: w.instanceId, state: w.state })),
+      (list) => list.map((w) => `${w.instanceId}  ${w.state}${o.until === "status-ok" ? " (status ok)" : ""}\n`).join(""),
+    ),
+  );
 
   clientOptions(
     program
@@ -129,29 +142,18 @@ export function addInstanceCommands(program: Command): void {
   });
 }
 
-/** Polls the instances until each is running with its status check passed (the marker seen); progress on stderr. */
+/** Waits until each instance is running with its status check passed (the marker seen); progress on stderr. */
 async function waitForMarker(client: EC2Client, ids: string[], t0: number, timeoutSeconds: number, progress: boolean): Promise<Map<string, number>> {
-  const ready = new Map<string, number>();
-  let last = "";
-  while (ready.size < ids.length) {
-    const elapsed = (performance.now() - t0) / 1000;
-    if (elapsed > timeoutSeconds) throw new Ec2Error("BootTimeout", `${ids.filter((id) => !ready.has(id)).join(", ")} did not reach the marker within ${timeoutSeconds} s`, "run");
-    const statuses = (await client.send(new DescribeInstanceStatusCommand({ InstanceIds: ids, IncludeAllInstances: true }))).InstanceStatuses ?? [];
-    for (const s of statuses) {
-      const state = s.InstanceState?.Name;
-      if (state === "stopped" || state === "terminated") {
-        const i = (await client.send(new DescribeInstancesCommand({ InstanceIds: [s.InstanceId!] }))).Reservations![0]!.Instances![0]!;
-        throw new Ec2Error("InstanceFailed", `${s.InstanceId} is ${state}: ${i.StateReason?.Message ?? "no reason given"}`, "run");
-      }
-      if (s.InstanceStatus?.Status === "ok" && !ready.has(s.InstanceId!)) ready.set(s.InstanceId!, Math.round(elapsed * 10) / 10);
-    }
-    const line = statuses.map((s) => `${s.InstanceId} ${s.InstanceState?.Name}${ready.has(s.InstanceId!) ? " (user space)" : ""}`).join(", ");
-    if (progress && process.stderr.isTTY && line !== last) process.stderr.write(`\r\x1b[K${elapsed.toFixed(0)} s: ${line}`);
-    last = line;
-    if (ready.size < ids.length) await new Promise((r) => setTimeout(r, 250));
-  }
-  if (progress && process.stderr.isTTY) process.stderr.write("\r\x1b[K");
-  return ready;
+  const tty = progress && process.stderr.isTTY;
+  const ready = await waitForInstances(client, ids, "status-ok", {
+    timeoutMs: timeoutSeconds * 1000,
+    since: t0,
+    onChange: (list) => {
+      const line = list.map((w) => `${w.instanceId} ${w.state}${w.reachedAt !== undefined ? " (user space)" : ""}`).join(", ");
+      if (tty) process.stderr.write(`\r\x1b[K${((performance.now() - t0) / 1000).toFixed(0)} s: ${line}`);
+    },
+  }).finally(() => tty && process.stderr.write("\r\x1b[K"));
+  return new Map(ready.map((w) => [w.instanceId, Math.round((w.reachedAt! - t0) / 100) / 10]));
 }
 
 /**

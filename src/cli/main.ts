@@ -8,6 +8,7 @@ import { addImageCommands } from "./image-commands.js";
 import { addInspectCommand } from "./inspect-command.js";
 import { addInstanceCommands } from "./instance-commands.js";
 import { addServeCommand } from "./serve-command.js";
+import { reportError } from "./run.js";
 import { addVolumeCommands } from "./volume-commands.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -32,4 +33,9 @@ export function buildProgram(): Command {
   return program;
 }
 
-await buildProgram().parseAsync(process.argv);
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (err) {
+  // The net under every command: whatever escaped is one error line (InternalError when it is not ours), never a stack trace.
+  process.exitCode = reportError(err, process.argv.includes("--json"));
+}

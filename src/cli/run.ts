@@ -1,9 +1,11 @@
-import { EXIT } from "./exit-codes.js";
+import { Ec2Error } from "../errors.js";
+import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { errorLine } from "./output.js";
 
 /**
  * Runs a command's work: prints its result (a table for people, JSON for
- * scripts) or its error as one line, and sets the exit code.
+ * scripts) or its error as one line, and sets the exit code from the error
+ * table (`src/error-codes.ts`).
  */
 export async function runCommand<T>(json: boolean | undefined, work: () => T | Promise<T>, text: (result: T) => string): Promise<void> {
   try {
@@ -11,21 +13,33 @@ export async function runCommand<T>(json: boolean | undefined, work: () => T | P
     process.stdout.write(json ? JSON.stringify(result, null, 2) + "\n" : text(result));
     process.exitCode = EXIT.ok;
   } catch (err) {
-    const e = errorShape(err);
-    if (!e) throw err;
-    if (json) process.stdout.write(JSON.stringify({ error: { code: e.code, message: e.message } }, null, 2) + "\n");
-    process.stderr.write(errorLine({ code: e.code, message: e.message }) + "\n");
-    // EC2's request errors (Invalid…, Missing…) are the caller's: exit 2, as for bad arguments.
-    process.exitCode = /^(Invalid|Missing)/.test(e.code) ? EXIT.invalid : EXIT.failed;
+    process.exitCode = reportError(err, json);
   }
 }
 
-/** Our Ec2Error, an EC2 error the AWS SDK raised (its name is the code), or an unreachable endpoint. */
-function errorShape(err: unknown): { code: string; message: string } | undefined {
-  const e = err as { code?: string; name?: string; message: string; $fault?: string };
-  if (e.code === "ECONNREFUSED") return { code: "EndpointUnreachable", message: `cannot reach the EC2 endpoint (${e.message}): is 'amiboot serve' running?` };
-  if (e.$fault && e.name) return { code: e.name, message: e.message };
-  return e.code ? { code: e.code, message: e.message } : undefined;
+/** Prints a failure (one line on stderr, and `{ error }` on stdout with --json); returns the exit code. */
+export function reportError(err: unknown, json: boolean | undefined): number {
+  const e = errorShape(err);
+  if (json) process.stdout.write(JSON.stringify({ error: e }, null, 2) + "\n");
+  process.stderr.write(errorLine(e) + "\n");
+  return exitCodeFor(e);
+}
+
+const UNREACHABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN"]);
+
+/**
+ * Our Ec2Error, an EC2 error the AWS SDK raised (its name is the code), or an
+ * unreachable endpoint (fetch puts the socket's error in `cause`). Anything
+ * else is a bug: InternalError with its message.
+ */
+export function errorShape(err: unknown): { code: string; message: string } {
+  if (err instanceof Ec2Error) return { code: err.code, message: err.message };
+  const e = (typeof err === "object" && err !== null ? err : { message: String(err) }) as { code?: unknown; name?: string; message?: string; $fault?: string; cause?: { code?: unknown } };
+  const message = e.message ?? String(err);
+  const sys = typeof e.code === "string" ? e.code : typeof e.cause?.code === "string" ? e.cause.code : undefined;
+  if (sys && UNREACHABLE.has(sys)) return { code: "EndpointUnreachable", message: `cannot reach the EC2 endpoint (${sys}): is 'amiboot serve' running?` };
+  if (e.$fault && e.name) return { code: e.name, message };
+  return { code: "InternalError", message };
 }
 
 /** Columns padded to their widest cell. */

@@ -1,7 +1,10 @@
 import { DeleteSnapshotCommand, DescribeSnapshotsCommand } from "@aws-sdk/client-ec2";
 import type { Command } from "commander";
-import { callerAccount, clientOptions, ec2, withCloud, type ClientFlags } from "./endpoint.js";
+import { uploadDisk } from "./disk-upload.js";
+import { clientOptions, ec2, withCloud, type ClientFlags } from "./endpoint.js";
+import { Volumes } from "../cloud/volumes.js";
 import { amibootHome } from "../home.js";
+import { refuseWhileServed } from "../store/server-lock.js";
 import { VolumeStore, type SnapshotManifest } from "../volumes/store.js";
 import { parseNumber } from "./parse.js";
 import { progressBar } from "./progress.js";
@@ -12,29 +15,31 @@ const GiB = 1024 ** 3;
 /** `amiboot snapshot …` and `amiboot volume …`: the EBS store under $AMIBOOT_HOME. */
 export function addVolumeCommands(program: Command): void {
   const store = () => new VolumeStore(amibootHome());
+  // These commands write the store directly: while `amiboot serve` runs, it is the only writer.
+  const writableStore = (what: string) => {
+    refuseWhileServed(amibootHome(), what, "stop the server first (its instances use these volumes)");
+    return store();
+  };
 
   const snapshot = program.command("snapshot").description(`EBS snapshots: blocks in the store under ${"$AMIBOOT_HOME"} (default ~/.amiboot), owned by an account in a region`);
   clientOptions(
     snapshot
       .command("import")
-      .description("turn a raw disk image into a snapshot of your account in --region (512 KiB chunks by SHA-256; zero blocks not stored; known chunks stored once)")
+      .description("upload a raw disk image as a snapshot of your account in --region, through the endpoint's EBS direct APIs (512 KiB blocks, SHA-256 checked; zero blocks not sent)")
       .argument("<file>", "raw disk image")
       .option("-d, --description <text>", "a description"),
   ).action((file: string, o: ClientFlags & { description?: string }) => {
-    const bar = progressBar("importing", !o.json);
+    const bar = progressBar("uploading", !o.json);
     return runCommand(
       o.json,
-      () => {
+      async () => {
         try {
-          return withCloud((cloud) => {
-            const owned = cloud.snapshots.importDisk(callerAccount(cloud, "snapshot import"), o.region, file, { ...(o.description ? { description: o.description } : {}), onProgress: bar.update });
-            return { ...summary(cloud.volumes.getSnapshot(owned.snapshotId)), ownerId: owned.ownerId, region: owned.region };
-          });
+          return await uploadDisk(o, file, { ...(o.description ? { description: o.description } : {}), onProgress: bar.update });
         } finally {
           bar.stop();
         }
       },
-      (s) => `${s.id}: ${mib(s.size)}, ${s.stats.blocks} blocks, ${s.stats.newChunks} new chunks (${mib(s.stats.newBytes)} stored)\n`,
+      (s) => `${s.id}: ${mib(s.size)}, ${s.blocksUploaded} blocks uploaded, ${s.zeroBlocksSkipped} zero blocks skipped\n`,
     );
   });
   clientOptions(snapshot.command("list").description("your snapshots in --region, through the EC2 endpoint")).action((o: ClientFlags) =>
@@ -76,7 +81,7 @@ export function addVolumeCommands(program: Command): void {
     .action((o: { snapshot?: string; size?: number; json?: boolean }) =>
       runCommand(
         o.json,
-        () => store().createVolume({ ...(o.snapshot ? { snapshotId: o.snapshot } : {}), ...(o.size !== undefined ? { sizeBytes: o.size * GiB } : {}) }),
+        () => writableStore("'amiboot volume create'").createVolume({ ...(o.snapshot ? { snapshotId: o.snapshot } : {}), ...(o.size !== undefined ? { sizeBytes: o.size * GiB } : {}) }),
         (v) => `${v.id}: ${mib(v.size)}${v.snapshotId ? ` from ${v.snapshotId}` : ""}\n`,
       ),
     );
@@ -100,7 +105,7 @@ export function addVolumeCommands(program: Command): void {
     .action((id: string, o: { description?: string; json?: boolean }) =>
       runCommand(
         o.json,
-        () => summary(store().snapshotVolume(id, o.description ? { description: o.description } : {})),
+        () => summary(writableStore("'amiboot volume snapshot'").snapshotVolume(id, o.description ? { description: o.description } : {})),
         (s) => `${s.id}: ${s.stats.changedBlocks} changed blocks since ${s.parent ?? "an empty volume"}, ${s.stats.newChunks} new chunks (${mib(s.stats.newBytes)} stored)\n`,
       ),
     );
@@ -129,7 +134,17 @@ export function addVolumeCommands(program: Command): void {
     .description("delete a volume and the chunks only it used")
     .argument("<volume-id>")
     .option("--json", "print JSON")
-    .action((id: string, o: { json?: boolean }) => runCommand(o.json, () => ({ volumeId: id, ...store().deleteVolume(id) }), (r) => `deleted ${r.volumeId} (${r.freedChunks} chunks freed)\n`));
+    .action((id: string, o: { json?: boolean }) =>
+      runCommand(
+        o.json,
+        () => {
+          refuseWhileServed(amibootHome(), "'amiboot volume delete'", "stop the server first (its instances use these volumes)");
+          // The instance records say who uses the volume: a running or stopped instance's volume stays.
+          return { volumeId: id, ...withCloud((cloud) => new Volumes(cloud.db, cloud.volumes).delete(id, "cli.volumeDelete")) };
+        },
+        (r) => `deleted ${r.volumeId} (${r.freedChunks} chunks freed)\n`,
+      ),
+    );
 }
 
 /** A snapshot without its block map (which can be thousands of lines). */

@@ -4,14 +4,16 @@ import { openDb, type Db } from "../store/db.js";
 import { VolumeStore } from "../volumes/store.js";
 import { Accounts } from "./accounts.js";
 import { Images, type Image, type RegisterImageRequest } from "./images.js";
+import { instancesOptions } from "./instance-options.js";
 import { Instances, type InstancesOptions } from "./instances.js";
+import { SnapshotUploads } from "./snapshot-uploads.js";
 import { Snapshots } from "./snapshots.js";
 import { checkTags, Tags, type Tag } from "./tags.js";
 
 /** A tag as DescribeTags lists it. */
 export interface ResourceTag extends Tag {
   resourceId: string;
-  resourceType: "image" | "snapshot" | "instance";
+  resourceType: "image" | "snapshot" | "instance" | "volume";
 }
 
 /**
@@ -24,6 +26,7 @@ export class Cloud {
   readonly volumes: VolumeStore;
   readonly tags: Tags;
   readonly snapshots: Snapshots;
+  readonly uploads: SnapshotUploads;
   readonly images: Images;
   readonly instances: Instances;
 
@@ -31,13 +34,16 @@ export class Cloud {
     readonly home: string,
     options: { instances?: Partial<InstancesOptions> } = {},
   ) {
+    // Bad options fail before anything is opened.
+    const instanceOptions = instancesOptions(options.instances);
     this.db = openDb(home);
     this.accounts = new Accounts(this.db);
     this.volumes = new VolumeStore(home);
     this.tags = new Tags(this.db);
     this.snapshots = new Snapshots(this.db, this.volumes, this.tags);
+    this.uploads = new SnapshotUploads(this.volumes, this.snapshots);
     this.images = new Images(this.db, this.volumes, this.snapshots, this.tags, path.join(home, "buckets"));
-    this.instances = new Instances(this.db, this.volumes, this.images, this.snapshots, this.tags, path.join(home, "consoles"), path.join(home, "states"), options.instances);
+    this.instances = new Instances(this.db, this.volumes, this.images, this.snapshots, this.tags, path.join(home, "consoles"), path.join(home, "states"), instanceOptions);
   }
 
   /**
@@ -112,15 +118,17 @@ export class Cloud {
     this.tags.remove(resourceIds, tags);
   }
 
-  /** The tags of every resource the caller can see in the region: images first, then snapshots. */
+  /** The tags of every resource the caller can see in the region: images, snapshots, instances, then their volumes. */
   describeTags(caller: string, region: string): ResourceTag[] {
     const { images } = this.images.describe(caller, region, { imageIds: [], owners: [], executableUsers: [], filters: [] });
     const { snapshots } = this.snapshots.describe(caller, region, { snapshotIds: [], owners: [], filters: [] });
     const instances = this.instances.describe(caller, region, { instanceIds: [], filters: [] });
+    const volumeTags = this.tags.ofMany(this.instances.volumeIds(caller, region));
     return [
       ...images.flatMap((i) => i.tags.map((t) => ({ resourceId: i.imageId, resourceType: "image" as const, ...t }))),
       ...snapshots.flatMap((s) => s.tags.map((t) => ({ resourceId: s.snapshotId, resourceType: "snapshot" as const, ...t }))),
       ...instances.flatMap((i) => i.tags.map((t) => ({ resourceId: i.instanceId, resourceType: "instance" as const, ...t }))),
+      ...[...volumeTags].flatMap(([id, tags]) => tags.map((t) => ({ resourceId: id, resourceType: "volume" as const, ...t }))),
     ];
   }
 
@@ -129,10 +137,12 @@ export class Cloud {
     if (id.startsWith("ami-")) this.images.owned(caller, region, id, op);
     else if (id.startsWith("snap-")) this.snapshots.get(caller, region, id, op);
     else if (id.startsWith("i-")) this.instances.get(caller, region, id, op);
-    else throw new Ec2Error("InvalidID", `The ID '${id}' is not valid (amiboot tags images, snapshots and instances)`, op);
+    else if (id.startsWith("vol-")) this.instances.volume(caller, region, id, op);
+    else throw new Ec2Error("InvalidID", `The ID '${id}' is not valid (amiboot tags images, snapshots, instances and their volumes)`, op);
   }
 
   close(): void {
+    this.uploads.close();
     this.db.close();
   }
 }

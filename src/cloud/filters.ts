@@ -42,11 +42,20 @@ export function checkMaxResults(n: number, op: string): number {
 /** MaxResults/NextToken over a stable list: the token is the next index. */
 export function paginate<T>(items: T[], maxResults: number | undefined, nextToken: string | undefined, op: string): { items: T[]; nextToken?: string } {
   if (maxResults !== undefined) checkMaxResults(maxResults, op);
-  let start = 0;
-  if (nextToken !== undefined) {
-    start = Number(Buffer.from(nextToken, "base64url").toString());
-    if (!Number.isInteger(start) || start < 0) throw new Ec2Error("InvalidNextToken", "The token is invalid", op);
-  }
+  const start = nextToken ? decodeNextToken(nextToken, op) : 0;
   const end = maxResults !== undefined ? start + maxResults : items.length;
-  return { items: items.slice(start, end), ...(end < items.length ? { nextToken: Buffer.from(String(end)).toString("base64url") } : {}) };
+  return { items: items.slice(start, end), ...(end < items.length ? { nextToken: encodeNextToken(end) } : {}) };
+}
+
+/** A NextToken for the listing's index `n` (opaque to clients, as EC2's). */
+export function encodeNextToken(n: number): string {
+  return Buffer.from(String(n)).toString("base64url");
+}
+
+/** The index a NextToken stands for; InvalidNextToken when it is not one of ours. */
+export function decodeNextToken(token: string, op: string): number {
+  const text = Buffer.from(token, "base64url").toString();
+  const n = /^\d{1,15}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new Ec2Error("InvalidNextToken", "The token is invalid", op);
+  return n;
 }

@@ -3,9 +3,10 @@ import { Ec2Error } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import type { Db } from "../store/db.js";
 import { readManifest, verifyBundle } from "../volumes/bundle.js";
-import { resolveMappings, validateMappings, type BlockDeviceMapping } from "../volumes/mapping.js";
+import { resolveMappings, validateMappings, type BlockDeviceMapping } from "./block-device-mappings.js";
 import type { VolumeStore } from "../volumes/store.js";
-import { checkMaxResults, wildcard } from "./filters.js";
+import { checkMaxResults, decodeNextToken, encodeNextToken } from "./filters.js";
+import { filterMatcher, IN_LIST } from "./image-filters.js";
 import type { Snapshots } from "./snapshots.js";
 import type { Tags } from "./tags.js";
 
@@ -238,7 +239,7 @@ export class Images {
         params.push(...m.params);
       }
     }
-    const start = r.nextToken ? decodeToken(r.nextToken) : 0;
+    const start = r.nextToken ? decodeNextToken(r.nextToken, op) : 0;
     // The matching ids in listing order, then whole rows, tags and mappings only for the page.
     // `+` keeps SQLite (which has no statistics here) from walking images_region only to skip the sort: the filters' indexes narrow far more.
     const matching = `from ${from} where ${where.join(" and ")} order by +i.created_at, i.id`;
@@ -252,7 +253,7 @@ export class Images {
     const page = ids.slice(start, end);
     const rows = this.db.prepare("select i.* from json_each(?) page cross join images i on i.id = page.value order by page.key").all(JSON.stringify(page)) as Row[];
     const tags = this.tags.ofMany(page);
-    return { images: rows.map((row) => this.toImage(row, tags.get(row.id) ?? [])), ...(end < ids.length ? { nextToken: Buffer.from(String(end)).toString("base64url") } : {}) };
+    return { images: rows.map((row) => this.toImage(row, tags.get(row.id) ?? [])), ...(end < ids.length ? { nextToken: encodeNextToken(end) } : {}) };
   }
 
   deregister(caller: string, region: string, imageId: string): void {
@@ -416,75 +417,4 @@ export class Images {
       tags,
     };
   }
-}
-
-/** DescribeImages filters on an image's own fields: the SQL expression (over `images i`) each compares. */
-const FILTERS: Record<string, string> = {
-  architecture: "i.architecture",
-  "image-id": "i.id",
-  name: "i.name",
-  description: "i.description",
-  "owner-id": "i.owner_id",
-  "is-public": "(case i.is_public when 1 then 'true' else 'false' end)",
-  "root-device-type": "i.root_device_type",
-  "root-device-name": "i.root_device_name",
-  "virtualization-type": "i.virtualization_type",
-  state: "i.state",
-  "image-type": "'machine'",
-};
-
-/** Filters on the block device mappings, matched on the rows SQL returns: each picks one value of every mapping. */
-const MAPPING_FILTERS: Record<string, (m: BlockDeviceMapping) => string | undefined> = {
-  "block-device-mapping.device-name": (m) => m.DeviceName,
-  "block-device-mapping.snapshot-id": (m) => m.Ebs?.SnapshotId,
-  "block-device-mapping.volume-size": (m) => m.Ebs?.VolumeSize?.toString(),
-  "block-device-mapping.volume-type": (m) => m.Ebs?.VolumeType,
-  "block-device-mapping.delete-on-termination": (m) => m.Ebs?.DeleteOnTermination?.toString(),
-};
-
-/** `expr` is one of the strings of a JSON array parameter. */
-const IN_LIST = (expr: string) => `${expr} in (select value from json_each(?))`;
-
-/**
- * A filter matches when any of its values (`*` and `?` are wildcards, as in
- * EC2) matches any of the image's: a SQL condition for the image's fields and
- * tags (`tag:KEY`, `tag-key`), a predicate for its block device mappings.
- */
-function filterMatcher(f: { name: string; values: string[] }, op: string): { sql: string; params: string[] } | ((mappings: BlockDeviceMapping[]) => boolean) {
-  if (f.name.startsWith("tag:")) {
-    const value = matchesSql("t.value", f.values);
-    return { sql: `exists (select 1 from tags t where t.resource_id = i.id and t.key = ? and ${value.sql})`, params: [f.name.slice(4), ...value.params] };
-  }
-  if (f.name === "tag-key") {
-    const key = matchesSql("t.key", f.values);
-    return { sql: `exists (select 1 from tags t where t.resource_id = i.id and ${key.sql})`, params: key.params };
-  }
-  if (Object.hasOwn(FILTERS, f.name)) return matchesSql(FILTERS[f.name]!, f.values);
-  const field = Object.hasOwn(MAPPING_FILTERS, f.name) ? MAPPING_FILTERS[f.name] : undefined;
-  if (!field) throw new Ec2Error("InvalidParameterValue", `The filter '${f.name}' is invalid`, op);
-  const patterns = f.values.map(wildcard);
-  return (mappings) => mappings.some((m) => {
-    const v = field(m);
-    return v !== undefined && patterns.some((p) => p.test(v));
-  });
-}
-
-/**
- * `expr` matches one of the values: values without wildcards by equality,
- * the others with GLOB (case-sensitive, `*` any run, `?` one character, as
- * `wildcard`), where `[` is the only other special character. NULL matches nothing.
- */
-function matchesSql(expr: string, values: string[]): { sql: string; params: string[] } {
-  const exact = values.filter((v) => !/[*?]/.test(v));
-  const globs = values.filter((v) => /[*?]/.test(v)).map((v) => v.replace(/\[/g, "[[]"));
-  const terms = [...(exact.length > 0 ? [IN_LIST(expr)] : []), ...(globs.length > 0 ? [`exists (select 1 from json_each(?) where ${expr} glob value)`] : [])];
-  const params = [...(exact.length > 0 ? [JSON.stringify(exact)] : []), ...(globs.length > 0 ? [JSON.stringify(globs)] : [])];
-  return { sql: terms.length > 0 ? `(${terms.join(" or ")})` : "0", params };
-}
-
-
-function decodeToken(token: string): number {
-  const n = Number(Buffer.from(token, "base64url").toString());
-  if (!Number.isInteger(n) || n < 0) throw new Ec2Error("InvalidNextToken", "The token is invalid", "DescribeImages");
-  return n;
 }

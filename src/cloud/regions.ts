@@ -8,8 +8,8 @@ export type Region = string;
 export function checkRegion(region: string, parameter?: string): Region {
   if (!(REGIONS as readonly string[]).includes(region)) {
     const served = `use one of ${REGIONS.join(", ")}`;
-    if (parameter) throw new Ec2Error("InvalidParameterValue", `Value (${region}) for parameter ${parameter} is invalid: the region is not served here; ${served}`, "region");
-    throw new Ec2Error("AuthFailure", `The region '${region}' is not served here; ${served}`, "region");
+    if (parameter) throw new Ec2Error("InvalidParameterValue", `Value (${region}) for parameter ${parameter} is invalid: the region is not served here; ${served}`, "cloud.checkRegion");
+    throw new Ec2Error("AuthFailure", `The region '${region}' is not served here; ${served}`, "cloud.checkRegion");
   }
   return region;
 }

@@ -62,7 +62,7 @@ export class Snapshots {
     private readonly tags: Tags,
   ) {}
 
-  /** A raw disk becomes a snapshot of `owner` in `region` (the CLI's import: the disk is on this machine). */
+  /** A raw disk on this machine becomes a snapshot of `owner` in `region` (in-process: the bench, tests; the CLI uploads through EBS direct). */
   importDisk(owner: string, region: string, file: string, options: { description?: string; onProgress?: Progress } = {}): Snapshot {
     return this.adopt(owner, region, this.volumes.importSnapshot(file, options));
   }
@@ -78,19 +78,29 @@ export class Snapshots {
   }
 
   /**
-   * Records a snapshot just written to the volume store; if that fails its
-   * manifest is deleted again, so no snapshot exists without an owner.
+   * Records a snapshot just written to the volume store, with its tags, in
+   * one transaction; if that fails its manifest is deleted again, so no
+   * snapshot exists without an owner.
    */
-  private adopt(owner: string, region: string, m: SnapshotManifest): Snapshot {
+  adopt(owner: string, region: string, m: SnapshotManifest, tags: Tag[] = []): Snapshot {
     try {
-      this.db
-        .prepare("insert into snapshots (id, region, owner_id, volume_size, description, state, created_at) values (?, ?, ?, ?, ?, 'completed', ?)")
-        .run(m.id, region, owner, Math.max(1, Math.ceil(m.size / GiB)), m.description ?? null, m.createdAt);
+      this.db.transaction(() => {
+        this.db
+          .prepare("insert into snapshots (id, region, owner_id, volume_size, description, state, created_at) values (?, ?, ?, ?, ?, 'completed', ?)")
+          .run(m.id, region, owner, Math.max(1, Math.ceil(m.size / GiB)), m.description ?? null, m.createdAt);
+        if (tags.length > 0) this.tags.set([m.id], tags, "cloud.adoptSnapshot");
+      })();
     } catch (err) {
       this.volumes.deleteSnapshot(m.id);
       throw err;
     }
-    return this.get(owner, region, m.id, "adopt");
+    return this.get(owner, region, m.id, "cloud.adoptSnapshot");
+  }
+
+  /** Whose a recorded snapshot is and where, whoever asks (EBS direct tells "not yours" from "no such snapshot"). */
+  ownerOf(id: string): { ownerId: string; region: string } | undefined {
+    const row = this.db.prepare("select owner_id, region from snapshots where id = ?").get(id) as { owner_id: string; region: string } | undefined;
+    return row && { ownerId: row.owner_id, region: row.region };
   }
 
   /** A snapshot the caller owns in `region`, or EC2's error for it. */
@@ -134,12 +144,17 @@ export class Snapshots {
   /**
    * At server start: deletes the snapshots the server itself made (CopyImage,
    * CreateImage) whose record never committed because the server died in
-   * between; their blocks are freed. Snapshots made by the local CLI without
+   * between, and the EBS direct uploads it never completed (their state died
+   * with it); their blocks are freed. Snapshots made by the local CLI without
    * an owner (`amiboot volume snapshot`) are left alone.
    */
   sweepOrphans(): number {
     const known = this.db.prepare("select 1 from snapshots where id = ?").pluck();
     let swept = 0;
+    for (const id of this.volumes.listUploads()) {
+      this.volumes.abortUpload(id);
+      swept++;
+    }
     for (const m of this.volumes.listSnapshots()) {
       if (SERVER_MADE.test(m.description ?? "") && known.get(m.id) === undefined) {
         this.volumes.deleteSnapshot(m.id);

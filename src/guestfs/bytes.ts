@@ -63,7 +63,7 @@ export class DeviceWindow implements BlockDevice {
     readonly size: number,
   ) {
     if (start < 0 || size < 0 || start + size > parent.size) {
-      throw guestFsError("OutOfBounds", `partition at ${start} (+${size} bytes) runs past the ${parent.size}-byte disk`, "DeviceWindow");
+      throw guestFsError("OutOfBounds", `partition at ${start} (+${size} bytes) runs past the ${parent.size}-byte disk`, "guestfs.deviceWindow");
     }
   }
 
@@ -77,7 +77,7 @@ export class DeviceWindow implements BlockDevice {
   }
 
   write(): void {
-    throw guestFsError("Unsupported", "guest filesystems are opened read-only", "DeviceWindow.write");
+    throw guestFsError("Unsupported", "guest filesystems are opened read-only", "guestfs.deviceWindowWrite");
   }
 
   flush(): void {}

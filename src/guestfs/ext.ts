@@ -73,7 +73,7 @@ export class ExtFilesystem implements GuestFilesystem {
   private readonly groupCount: number;
 
   private constructor(private readonly dev: BlockDevice) {
-    const op = "ext.superblock";
+    const op = "guestfs.extSuperblock";
     if (dev.size < SUPERBLOCK_AT + 1024) throw guestFsError("Corrupt", `device of ${dev.size} bytes is too small for an ext superblock`, op);
     const sb = new Le(readChecked(dev, SUPERBLOCK_AT, 1024, op), op);
     if (sb.u16(0x38) !== EXT_MAGIC) throw guestFsError("Corrupt", "no ext superblock (magic 0xEF53 missing at byte 1080)", op);
@@ -115,8 +115,8 @@ export class ExtFilesystem implements GuestFilesystem {
 
   readFile(path: string): Uint8Array {
     const inode = this.lookup(path);
-    if ((inode.mode & S_IFMT) === S_IFDIR) throw guestFsError("IsADirectory", `'${path}' is a directory`, "ext.readFile");
-    if ((inode.mode & S_IFMT) !== S_IFREG) throw guestFsError("Unsupported", `'${path}' is not a regular file`, "ext.readFile");
+    if ((inode.mode & S_IFMT) === S_IFDIR) throw guestFsError("IsADirectory", `'${path}' is a directory`, "guestfs.extReadFile");
+    if ((inode.mode & S_IFMT) !== S_IFREG) throw guestFsError("Unsupported", `'${path}' is not a regular file`, "guestfs.extReadFile");
     return this.data(inode);
   }
 
@@ -126,13 +126,13 @@ export class ExtFilesystem implements GuestFilesystem {
 
   list(path: string): string[] {
     const inode = this.lookup(path);
-    if ((inode.mode & S_IFMT) !== S_IFDIR) throw guestFsError("NotADirectory", `'${path}' is not a directory`, "ext.list");
+    if ((inode.mode & S_IFMT) !== S_IFDIR) throw guestFsError("NotADirectory", `'${path}' is not a directory`, "guestfs.extList");
     return [...this.entries(inode).keys()].filter((n) => n !== "." && n !== "..");
   }
 
   /** Resolves a path to its inode, following symlinks (at most 40, as Linux). */
   private lookup(path: string): Inode {
-    const op = "ext.lookup";
+    const op = "guestfs.extLookup";
     const todo = pathParts(path).reverse();
     const trail: Inode[] = [this.inode(ROOT_INODE)];
     let symlinks = 0;
@@ -162,7 +162,7 @@ export class ExtFilesystem implements GuestFilesystem {
   }
 
   private inode(number: number): Inode {
-    const op = "ext.inode";
+    const op = "guestfs.extInode";
     if (!Number.isInteger(number) || number < 1 || number > this.inodesCount) {
       throw guestFsError("Corrupt", `inode number ${number} is outside 1-${this.inodesCount}`, op);
     }
@@ -182,7 +182,7 @@ export class ExtFilesystem implements GuestFilesystem {
   }
 
   private symlinkTarget(inode: Inode): Uint8Array {
-    if (inode.size > 4096) throw guestFsError("Corrupt", `symlink inode ${inode.number} claims ${inode.size} bytes`, "ext.symlink");
+    if (inode.size > 4096) throw guestFsError("Corrupt", `symlink inode ${inode.number} claims ${inode.size} bytes`, "guestfs.extSymlink");
     // Fast symlinks keep the target in the block array itself.
     if (inode.size < 60 && !(inode.flags & FLAG_EXTENTS)) return inode.block.subarray(0, inode.size);
     return this.data(inode);
@@ -190,7 +190,7 @@ export class ExtFilesystem implements GuestFilesystem {
 
   /** Directory entries by name; htree directories read linearly (their index blocks look empty). */
   private entries(dir: Inode): Map<string, number> {
-    const op = "ext.dir";
+    const op = "guestfs.extDir";
     const data = this.data(dir);
     const out = new Map<string, number>();
     const le = new Le(data, op);
@@ -214,7 +214,7 @@ export class ExtFilesystem implements GuestFilesystem {
 
   /** A file's bytes: holes and unwritten extents read as zeros. */
   private data(inode: Inode): Uint8Array {
-    const op = "ext.read";
+    const op = "guestfs.extRead";
     if (inode.flags & FLAG_INLINE_DATA) throw guestFsError("Unsupported", `inode ${inode.number} keeps its data inline (inline_data)`, op);
     if (inode.size > MAX_FILE_BYTES) throw guestFsError("TooLarge", `inode ${inode.number} is ${inode.size} bytes, over the ${MAX_FILE_BYTES}-byte limit`, op);
     const out = new Uint8Array(inode.size);
@@ -234,7 +234,7 @@ export class ExtFilesystem implements GuestFilesystem {
 
   /** Visits the extent tree with an explicit stack: depth and node count are bounded. */
   private walkExtents(inode: Inode, copy: (logical: number, physical: number, count: number) => void): void {
-    const op = "ext.extents";
+    const op = "guestfs.extExtents";
     const stack: { node: Uint8Array; depth: number }[] = [{ node: inode.block, depth: -1 }];
     let nodes = 0;
     while (stack.length > 0) {
@@ -268,7 +268,7 @@ export class ExtFilesystem implements GuestFilesystem {
 
   /** Direct, single, double and triple indirect blocks (the depth is fixed at 3). */
   private walkIndirect(inode: Inode, blocks: number, copy: (logical: number, physical: number, count: number) => void): void {
-    const op = "ext.indirect";
+    const op = "guestfs.extIndirect";
     const perBlock = this.blockSize / 4;
     const i = new Le(inode.block, op);
     const visit = (block: number, level: number, first: number): void => {

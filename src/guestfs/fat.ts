@@ -3,7 +3,7 @@ import { Le, readChecked } from "./bytes.js";
 import { guestFsError } from "./errors.js";
 import { falseIfMissing, MAX_FILE_BYTES, pathParts, type GuestFilesystem } from "./filesystem.js";
 
-const OP = "FatFilesystem";
+const OP = "guestfs.fat";
 /** Directories larger than this are treated as corrupt (bounds memory per lookup). */
 const MAX_DIR_ENTRIES = 65536;
 /** Consecutive clusters are read together, up to this many bytes per device read. */

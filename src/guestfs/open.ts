@@ -10,7 +10,7 @@ import type { Partition } from "./partitions.js";
 export function openFilesystem(dev: BlockDevice): GuestFilesystem {
   if (isExt(dev)) return ExtFilesystem.open(dev);
   if (dev.size >= 512 && isFat(readChecked(dev, 0, 512, "openFilesystem"))) return FatFilesystem.open(dev);
-  throw guestFsError("Unsupported", "no ext2/3/4 or FAT filesystem found (unknown magic bytes)", "openFilesystem");
+  throw guestFsError("Unsupported", "no ext2/3/4 or FAT filesystem found (unknown magic bytes)", "guestfs.openFilesystem");
 }
 
 /** The device a partition occupies on a disk. */

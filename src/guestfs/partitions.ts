@@ -67,28 +67,28 @@ function readLogical(dev: BlockDevice, extStart: number, sectors: number): Parti
   const seen = new Set<number>();
   let ebr = extStart;
   while (out.length < MAX_LOGICAL) {
-    if (seen.has(ebr)) throw guestFsError("Loop", `extended partition chain returns to sector ${ebr}`, "mbr.logical");
+    if (seen.has(ebr)) throw guestFsError("Loop", `extended partition chain returns to sector ${ebr}`, "guestfs.mbrLogical");
     seen.add(ebr);
-    if (ebr >= sectors) throw guestFsError("OutOfBounds", `extended boot record at sector ${ebr} is past the disk's end`, "mbr.logical");
+    if (ebr >= sectors) throw guestFsError("OutOfBounds", `extended boot record at sector ${ebr} is past the disk's end`, "guestfs.mbrLogical");
     const s = new Le(readChecked(dev, ebr * SECTOR, SECTOR, "mbr.logical"), "mbr.logical");
-    if (s.u16(510) !== 0xaa55) throw guestFsError("Corrupt", `extended boot record at sector ${ebr} has no 0x55AA signature`, "mbr.logical");
+    if (s.u16(510) !== 0xaa55) throw guestFsError("Corrupt", `extended boot record at sector ${ebr} has no 0x55AA signature`, "guestfs.mbrLogical");
     const logical = mbrEntry(s, 446);
     const next = mbrEntry(s, 462);
     if (logical.type !== 0) {
       const lba = ebr + logical.lba;
       if (logical.count === 0 || lba + logical.count > sectors) {
-        throw guestFsError("OutOfBounds", `logical partition at sector ${lba} (+${logical.count}) runs past the disk's end`, "mbr.logical");
+        throw guestFsError("OutOfBounds", `logical partition at sector ${lba} (+${logical.count}) runs past the disk's end`, "guestfs.mbrLogical");
       }
       out.push(part(4 + out.length, lba, logical.count, logical.type));
     }
     if (next.type === 0 || next.lba === 0) return out;
     ebr = extStart + next.lba;
   }
-  throw guestFsError("Corrupt", `more than ${MAX_LOGICAL} logical partitions`, "mbr.logical");
+  throw guestFsError("Corrupt", `more than ${MAX_LOGICAL} logical partitions`, "guestfs.mbrLogical");
 }
 
 function readGpt(dev: BlockDevice): Partition[] {
-  const op = "gpt";
+  const op = "guestfs.gpt";
   const h = new Le(readChecked(dev, SECTOR, SECTOR, op), op);
   if (Buffer.from(h.slice(0, 8)).toString("latin1") !== "EFI PART") {
     throw guestFsError("Corrupt", "protective MBR but no 'EFI PART' GPT header at sector 1", op);

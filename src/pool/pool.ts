@@ -1,7 +1,5 @@
 import { EventEmitter } from "node:events";
-import { existsSync } from "node:fs";
 import os from "node:os";
-import { fileURLToPath } from "node:url";
 import { MessageChannel } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { ConsoleLines } from "../boot/console-lines.js";
@@ -17,6 +15,7 @@ import {
   type WorkerMessage,
   type WorkerReport,
 } from "./protocol.js";
+import { workerFile } from "./worker-file.js";
 
 export interface BootPoolOptions {
   /** Boots that run at once; more wait in the queue. Default: the number of cores. */
@@ -84,7 +83,7 @@ export class BootPool {
   constructor(options: Partial<BootPoolOptions> = {}) {
     this.options = poolOptions(options);
     this.piscina = new Piscina({
-      filename: workerFile(),
+      filename: workerFile("boot.worker", "pool.bootPool"),
       minThreads: 0,
       maxThreads: this.options.maxThreads,
       idleTimeout: 30_000,
@@ -215,12 +214,12 @@ export class BootRun extends EventEmitter<BootRunEvents> {
           this.plan.until
             ? `'${this.plan.name}' did not show '${this.plan.until}' within ${secs} s`
             : `'${this.plan.name}' neither powered off nor halted within ${secs} s`,
-          "boot",
+          "pool.boot",
         );
       case "aborted":
-        return new Ec2Error("BootAborted", `the boot of '${this.plan.name}' was stopped after ${(this.runningMs() / 1000).toFixed(1)} s`, "boot");
+        return new Ec2Error("BootAborted", `the boot of '${this.plan.name}' was stopped after ${(this.runningMs() / 1000).toFixed(1)} s`, "pool.boot");
       case "error":
-        return new Ec2Error("WorkerCrashed", `the worker booting '${this.plan.name}' crashed: ${crash?.message ?? "unknown error"}`, "boot");
+        return new Ec2Error("WorkerCrashed", `the worker booting '${this.plan.name}' crashed: ${crash?.message ?? "unknown error"}`, "pool.boot");
       default:
         return undefined;
     }
@@ -232,16 +231,4 @@ function withConsole(error: Ec2Error, lines: string[]): Ec2Error {
   const last = lines.filter((l) => l.trim()).slice(-3);
   if (last.length === 0) return error;
   return new Ec2Error(error.code, `${error.message}; last console lines: ${last.map((l) => JSON.stringify(l)).join(" / ")}`, error.op);
-}
-
-/**
- * The compiled worker. Under vitest this module runs from source (.ts) while
- * workers must be JavaScript, so the build's copy is used (npm test builds first).
- */
-function workerFile(): string {
-  const here = import.meta.url;
-  const rel = here.endsWith(".ts") ? "../../dist/workers/boot.worker.js" : "../../workers/boot.worker.js";
-  const file = fileURLToPath(new URL(rel, here));
-  if (!existsSync(file)) throw new Ec2Error("MissingBuild", `worker script ${file} is missing: run 'npm run build'`, "BootPool");
-  return file;
 }

@@ -47,11 +47,11 @@ export class ChunkStore {
     try {
       bytes = fs.readFileSync(this.file(hash));
     } catch (err) {
-      throw new Ec2Error("InvalidSnapshot.Corrupt", `chunk ${hash} is missing from the store (${(err as NodeJS.ErrnoException).code})`, "ChunkStore.get");
+      throw new Ec2Error("InvalidSnapshot.Corrupt", `chunk ${hash} is missing from the store (${(err as NodeJS.ErrnoException).code})`, "volumes.chunkStoreGet");
     }
     if (trusted?.has(hash)) return bytes;
     if (ChunkStore.hash(bytes) !== hash) {
-      throw new Ec2Error("InvalidSnapshot.Corrupt", `chunk ${hash} is damaged: its SHA-256 no longer matches`, "ChunkStore.get");
+      throw new Ec2Error("InvalidSnapshot.Corrupt", `chunk ${hash} is damaged: its SHA-256 no longer matches`, "volumes.chunkStoreGet");
     }
     trusted?.add(hash);
     return bytes;
@@ -64,7 +64,7 @@ export class ChunkStore {
       try {
         fd = fs.openSync(this.file(hash), "r");
       } catch (err) {
-        throw new Ec2Error("InvalidSnapshot.Corrupt", `chunk ${hash} is missing from the store (${(err as NodeJS.ErrnoException).code})`, "ChunkStore.readInto");
+        throw new Ec2Error("InvalidSnapshot.Corrupt", `chunk ${hash} is missing from the store (${(err as NodeJS.ErrnoException).code})`, "volumes.chunkStoreReadInto");
       }
       if (this.fds.size >= OPEN_CHUNKS) {
         const [oldest, oldFd] = this.fds.entries().next().value!;
@@ -74,7 +74,7 @@ export class ChunkStore {
       this.fds.set(hash, fd);
     }
     const got = fs.readSync(fd, into, at, n, within);
-    if (got !== n) throw new Ec2Error("InvalidSnapshot.Corrupt", `chunk ${hash} is shorter than it was when verified`, "ChunkStore.readInto");
+    if (got !== n) throw new Ec2Error("InvalidSnapshot.Corrupt", `chunk ${hash} is shorter than it was when verified`, "volumes.chunkStoreReadInto");
   }
 
   /** Closes the chunk files readInto keeps open. */
@@ -115,7 +115,7 @@ export class ChunkStore {
   }
 
   private file(hash: string): string {
-    if (!HASH.test(hash)) throw new Ec2Error("InvalidSnapshot.Corrupt", `'${hash}' is not a chunk name`, "ChunkStore");
+    if (!HASH.test(hash)) throw new Ec2Error("InvalidSnapshot.Corrupt", `'${hash}' is not a chunk name`, "volumes.chunkStore");
     return path.join(this.root, hash.slice(0, 2), hash);
   }
 }

@@ -106,7 +106,7 @@ export class EbsVolume extends OverlayVolume {
       record = JSON.parse(fs.readFileSync(path.join(dir, "volume.json"), "utf8")) as VolumeRecord;
       index = fs.openSync(path.join(dir, BASE_INDEX), "r");
     } catch {
-      throw new Ec2Error("InvalidVolume.NotFound", `The volume '${id}' does not exist.`, "EbsVolume.open");
+      throw new Ec2Error("InvalidVolume.NotFound", `The volume '${id}' does not exist.`, "volumes.ebsVolumeOpen");
     }
     return new EbsVolume(record, dir, new ChunkStore(path.join(home, "chunks")), index);
   }

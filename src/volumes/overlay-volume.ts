@@ -76,7 +76,7 @@ export class OverlayVolume implements BlockDevice {
 
   write(offset: number, data: Uint8Array): void {
     if (offset % SECTOR_SIZE !== 0 || offset < 0 || offset + data.length > this.size) {
-      throw new Ec2Error("DiskIOError", `write of ${data.length} bytes at ${offset} is outside the ${this.size}-byte volume`, "OverlayVolume.write");
+      throw new Ec2Error("DiskIOError", `write of ${data.length} bytes at ${offset} is outside the ${this.size}-byte volume`, "volumes.overlayVolumeWrite");
     }
     let done = 0;
     while (done < data.length) {

@@ -18,7 +18,7 @@ export class RawFileDevice implements BlockDevice {
       // Sizes that are not whole sectors are rounded down; the tail is unreachable.
       this.size = Math.floor(fs.fstatSync(this.fd).size / SECTOR_SIZE) * SECTOR_SIZE;
     } catch (err) {
-      throw new Ec2Error("InvalidDiskImage.Unreadable", `cannot open disk image '${path}': ${(err as Error).message}`, "open");
+      throw new Ec2Error("InvalidDiskImage.Unreadable", `cannot open disk image '${path}': ${(err as Error).message}`, "volumes.rawFileOpen");
     }
   }
 
@@ -29,7 +29,7 @@ export class RawFileDevice implements BlockDevice {
     while (offset + done < end) {
       const n = fs.readSync(this.fd, out, done, end - offset - done, offset + done);
       if (n === 0) {
-        throw new Ec2Error("DiskIOError", `disk image '${this.path}' ended at byte ${offset + done} (expected ${this.size} bytes): was it truncated while in use?`, "read");
+        throw new Ec2Error("DiskIOError", `disk image '${this.path}' ended at byte ${offset + done} (expected ${this.size} bytes): was it truncated while in use?`, "volumes.rawFileRead");
       }
       done += n;
     }
@@ -39,7 +39,7 @@ export class RawFileDevice implements BlockDevice {
 
   write(offset: number, data: Uint8Array): void {
     if (offset % SECTOR_SIZE !== 0 || data.length % SECTOR_SIZE !== 0 || offset + data.length > this.size) {
-      throw new Ec2Error("DiskIOError", `unaligned or out-of-range write of ${data.length} bytes at ${offset}`, "write");
+      throw new Ec2Error("DiskIOError", `unaligned or out-of-range write of ${data.length} bytes at ${offset}`, "volumes.rawFileWrite");
     }
     for (let i = 0; i < data.length; i += SECTOR_SIZE) {
       this.overlay.set((offset + i) / SECTOR_SIZE, data.slice(i, i + SECTOR_SIZE));

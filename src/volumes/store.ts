@@ -6,6 +6,8 @@ import { isId, newId } from "../ids.js";
 import { SECTOR_SIZE } from "./block-device.js";
 import { CHUNK_SIZE, ChunkStore } from "./chunk-store.js";
 import { BASE_INDEX, decodeBaseIndex, EbsVolume, encodeBaseIndex, type VolumeRecord } from "./ebs-volume.js";
+import { withStoreLock } from "./store-lock.js";
+import { appendBlock, readBlocks } from "./upload-journal.js";
 
 /** A snapshot: the volume's size and which chunk holds each non-zero 512 KiB block. */
 export interface SnapshotManifest {
@@ -24,11 +26,11 @@ export interface SnapshotManifest {
 export type Progress = (doneBytes: number, totalBytes: number) => void;
 
 const GiB = 1024 ** 3;
-const LOCK_WAIT_MS = 30_000;
 
 /**
  * The snapshot and EBS volume store under a data directory ($AMIBOOT_HOME):
- * `chunks/` (content-addressed), `snapshots/<id>.json`, `volumes/<id>/`.
+ * `chunks/` (content-addressed), `snapshots/<id>.json`, `volumes/<id>/`,
+ * `uploads/<id>` (snapshots being uploaded block by block).
  * A manifest is written (temporary name, fsync, rename) only after all its
  * chunks are durable, so no manifest ever points to a missing chunk; changes
  * that add or free chunks hold the store's lock so a delete never frees a
@@ -38,12 +40,15 @@ export class VolumeStore {
   readonly chunks: ChunkStore;
   private readonly snapshotsDir: string;
   private readonly volumesDir: string;
+  private readonly uploadsDir: string;
 
   constructor(readonly home: string) {
     this.chunks = new ChunkStore(path.join(home, "chunks"));
     this.snapshotsDir = path.join(home, "snapshots");
     this.volumesDir = path.join(home, "volumes");
+    this.uploadsDir = path.join(home, "uploads");
     fs.mkdirSync(this.snapshotsDir, { recursive: true });
+    fs.mkdirSync(this.uploadsDir, { recursive: true });
     fs.mkdirSync(this.volumesDir, { recursive: true });
   }
 
@@ -57,10 +62,10 @@ export class VolumeStore {
       if (!st.isFile()) throw new Error("not a regular file");
       size = st.size;
     } catch (err) {
-      throw new Ec2Error("InvalidParameterValue", `cannot import '${file}': ${(err as Error).message}`, "importSnapshot");
+      throw new Ec2Error("InvalidParameterValue", `cannot import '${file}': ${(err as Error).message}`, "volumes.importSnapshot");
     }
     try {
-      if (size === 0) throw new Ec2Error("InvalidParameterValue", `cannot import '${file}': the file is empty`, "importSnapshot");
+      if (size === 0) throw new Ec2Error("InvalidParameterValue", `cannot import '${file}': the file is empty`, "volumes.importSnapshot");
       return this.locked(() => {
         const blocks: Record<string, string> = {};
         const stats = { blocks: 0, changedBlocks: 0, newChunks: 0, newBytes: 0 };
@@ -79,11 +84,11 @@ export class VolumeStore {
   }
 
   getSnapshot(id: string): SnapshotManifest {
-    if (!isId(id, "snap")) throw new Ec2Error("InvalidSnapshotID.Malformed", `Invalid id: "${id}" (expecting "snap-...")`, "getSnapshot");
+    if (!isId(id, "snap")) throw new Ec2Error("InvalidSnapshotID.Malformed", `Invalid id: "${id}" (expecting "snap-...")`, "volumes.getSnapshot");
     try {
       return JSON.parse(fs.readFileSync(path.join(this.snapshotsDir, `${id}.json`), "utf8")) as SnapshotManifest;
     } catch {
-      throw new Ec2Error("InvalidSnapshot.NotFound", `The snapshot '${id}' does not exist.`, "getSnapshot");
+      throw new Ec2Error("InvalidSnapshot.NotFound", `The snapshot '${id}' does not exist.`, "volumes.getSnapshot");
     }
   }
 
@@ -99,6 +104,69 @@ export class VolumeStore {
         ...(description ? { description } : {}),
       }),
     );
+  }
+
+  /**
+   * EBS direct uploads (StartSnapshot, PutSnapshotBlock, CompleteSnapshot):
+   * snapshot `id` is built block by block; until it completes, the blocks put
+   * are journaled in `uploads/<id>` (see upload-journal.ts), where garbage
+   * collection finds them.
+   */
+  beginUpload(id: string): void {
+    fs.writeFileSync(this.uploadFile(id), "", { flag: "wx" });
+  }
+
+  /**
+   * Stores one 512 KiB block of an upload (an all-zero one is not stored) and
+   * journals it, both under the lock, so a collection never sees the chunk
+   * without its record. Only `CHUNK_SIZE` bytes are ever held.
+   */
+  putUploadBlock(id: string, index: number, bytes: Uint8Array): { hash?: string; newBytes: number } {
+    if (bytes.length !== CHUNK_SIZE) throw new Ec2Error("InvalidParameterValue", `a block is ${CHUNK_SIZE} bytes, not ${bytes.length}`, "volumes.putUploadBlock");
+    return this.locked(() => {
+      const file = this.uploadFile(id);
+      if (!fs.existsSync(file)) throw new Ec2Error("InvalidSnapshot.NotFound", `The snapshot '${id}' is not being uploaded.`, "volumes.putUploadBlock");
+      const hash = isZero(bytes) ? undefined : ChunkStore.hash(bytes);
+      const fresh = hash !== undefined && !this.chunks.has(hash);
+      if (fresh) this.chunks.put(bytes, hash);
+      appendBlock(file, index, hash);
+      return { ...(hash ? { hash } : {}), newBytes: fresh ? bytes.length : 0 };
+    });
+  }
+
+  /** The blocks put so far: index -> chunk hash, undefined for an all-zero block. */
+  uploadBlocks(id: string): Map<number, string | undefined> {
+    return readBlocks(this.uploadFile(id));
+  }
+
+  /** The upload becomes manifest `id`: the parent's blocks with the ones put over them (durably, like every manifest). */
+  completeUpload(id: string, o: { size: number; parent?: string; description?: string; newChunks: number; newBytes: number }): SnapshotManifest {
+    return this.locked(() => {
+      const file = this.uploadFile(id);
+      const put = readBlocks(file);
+      const blocks = o.parent ? { ...this.getSnapshot(o.parent).blocks } : {};
+      for (const [index, hash] of put) {
+        if (hash === undefined) delete blocks[index];
+        else blocks[index] = hash;
+      }
+      const stats = { blocks: Object.keys(blocks).length, changedBlocks: put.size, newChunks: o.newChunks, newBytes: o.newBytes };
+      const manifest = this.commit({ size: o.size, blocks, stats, ...(o.parent ? { parent: o.parent } : {}), ...(o.description ? { description: o.description } : {}) }, id);
+      fs.rmSync(file);
+      return manifest;
+    });
+  }
+
+  /** Drops an upload and frees the chunks only it used. */
+  abortUpload(id: string): { freedChunks: number } {
+    return this.locked(() => {
+      fs.rmSync(this.uploadFile(id), { force: true });
+      return { freedChunks: this.collectGarbage() };
+    });
+  }
+
+  /** The snapshots being uploaded. */
+  listUploads(): string[] {
+    return fs.readdirSync(this.uploadsDir).filter((n) => isId(n, "snap"));
   }
 
   /** A snapshot's size in whole GiB (as EC2 states it), or undefined when there is none: for mapping resolution. */
@@ -131,15 +199,15 @@ export class VolumeStore {
   createVolume(options: { snapshotId?: string; sizeBytes?: number }): VolumeRecord {
     const snap = options.snapshotId ? this.getSnapshot(options.snapshotId) : undefined;
     const size = options.sizeBytes ?? snap?.size;
-    if (size === undefined) throw new Ec2Error("MissingParameter", "The request must contain the parameter size or snapshotId", "createVolume");
+    if (size === undefined) throw new Ec2Error("MissingParameter", "The request must contain the parameter size or snapshotId", "volumes.createVolume");
     if (!Number.isSafeInteger(size) || size <= 0 || size % SECTOR_SIZE !== 0) {
-      throw new Ec2Error("InvalidParameterValue", `volume size ${size} bytes is not a positive multiple of 512`, "createVolume");
+      throw new Ec2Error("InvalidParameterValue", `volume size ${size} bytes is not a positive multiple of 512`, "volumes.createVolume");
     }
     if (snap && size < snap.size) {
       throw new Ec2Error(
         "InvalidParameterValue",
         `Volume of size ${sizeText(size)} is smaller than snapshot '${snap.id}', expect size >= ${sizeText(snap.size)}`,
-        "createVolume",
+        "volumes.createVolume",
       );
     }
     const record: VolumeRecord = { id: newId("vol"), size, ...(snap ? { snapshotId: snap.id } : {}), createdAt: new Date().toISOString() };
@@ -152,11 +220,11 @@ export class VolumeStore {
   }
 
   getVolume(id: string): VolumeRecord {
-    if (!isId(id, "vol")) throw new Ec2Error("InvalidVolumeID.Malformed", `Invalid id: "${id}" (expecting "vol-...")`, "getVolume");
+    if (!isId(id, "vol")) throw new Ec2Error("InvalidVolumeID.Malformed", `Invalid id: "${id}" (expecting "vol-...")`, "volumes.getVolume");
     try {
       return JSON.parse(fs.readFileSync(path.join(this.volumesDir, id, "volume.json"), "utf8")) as VolumeRecord;
     } catch {
-      throw new Ec2Error("InvalidVolume.NotFound", `The volume '${id}' does not exist.`, "getVolume");
+      throw new Ec2Error("InvalidVolume.NotFound", `The volume '${id}' does not exist.`, "volumes.getVolume");
     }
   }
 
@@ -259,17 +327,23 @@ export class VolumeStore {
     stats.blocks++;
   }
 
-  private commit(m: Omit<SnapshotManifest, "id" | "chunkSize" | "createdAt">): SnapshotManifest {
-    const manifest: SnapshotManifest = { id: newId("snap"), chunkSize: CHUNK_SIZE, createdAt: new Date().toISOString(), ...m };
+  private uploadFile(id: string): string {
+    if (!isId(id, "snap")) throw new Ec2Error("InvalidSnapshotID.Malformed", `Invalid id: "${id}" (expecting "snap-...")`, "volumes.upload");
+    return path.join(this.uploadsDir, id);
+  }
+
+  private commit(m: Omit<SnapshotManifest, "id" | "chunkSize" | "createdAt">, id = newId("snap")): SnapshotManifest {
+    const manifest: SnapshotManifest = { id, chunkSize: CHUNK_SIZE, createdAt: new Date().toISOString(), ...m };
     writeFileAtomically(path.join(this.snapshotsDir, `${manifest.id}.json`), JSON.stringify(manifest));
     return manifest;
   }
 
-  /** Frees chunks no snapshot or volume references. Called under the lock. */
+  /** Frees chunks no snapshot, volume or upload references. Called under the lock. */
   private collectGarbage(): number {
     const live = new Set<string>();
     for (const s of this.listSnapshots()) for (const h of Object.values(s.blocks)) live.add(h);
     for (const v of this.listVolumes()) for (const h of Object.values(this.baseBlocks(v.id))) live.add(h);
+    for (const u of this.listUploads()) for (const h of this.uploadBlocks(u).values()) if (h) live.add(h);
     let freed = 0;
     for (const hash of this.chunks.list()) {
       if (!live.has(hash)) {
@@ -281,52 +355,9 @@ export class VolumeStore {
     return freed;
   }
 
-  /** Runs `fn` holding the store's lock (a directory: mkdir is atomic); a dead holder's lock is taken over. */
+  /** Runs `fn` holding the store's lock. */
   private locked<T>(fn: () => T): T {
-    const lock = path.join(this.home, "lock");
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (;;) {
-      try {
-        fs.mkdirSync(lock);
-        fs.writeFileSync(path.join(lock, "pid"), String(process.pid));
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        if (holderIsDead(lock)) {
-          fs.rmSync(lock, { recursive: true, force: true });
-          continue;
-        }
-        if (Date.now() > deadline) throw new Ec2Error("ResourceBusy", `the volume store at ${this.home} stayed locked for ${LOCK_WAIT_MS / 1000} s`, "lock");
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-      }
-    }
-    try {
-      return fn();
-    } finally {
-      fs.rmSync(lock, { recursive: true, force: true });
-    }
-  }
-}
-
-function holderIsDead(lock: string): boolean {
-  let pid = Number.NaN;
-  try {
-    pid = Number(fs.readFileSync(path.join(lock, "pid"), "utf8"));
-  } catch {
-    // No pid file yet: handled with an empty one below.
-  }
-  if (!Number.isInteger(pid) || pid <= 0) {
-    // A lock without a pid (no file, or an empty one) is either being created or left by a crash mid-creation.
-    // (An empty file must not reach process.kill: pid 0 is the caller's own process group, always alive.)
-    const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0);
-    return age > 5000;
-  }
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "ESRCH";
+    return withStoreLock(this.home, fn);
   }
 }
 
@@ -340,7 +371,8 @@ function readFully(fd: number, buf: Buffer, position: number): number {
   return n;
 }
 
-function isZero(bytes: Uint8Array): boolean {
+/** True when every byte is zero (such blocks are never stored). */
+export function isZero(bytes: Uint8Array): boolean {
   if (bytes.byteOffset % 8 !== 0) return bytes.every((b) => b === 0);
   // Eight bytes at a time: the import's hot path.
   const words = new BigUint64Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.byteLength / 8));

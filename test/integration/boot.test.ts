@@ -1,11 +1,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { hvmPlan } from "../../src/boot/plan.js";
+import { hvmPlan, planDirs } from "../../src/boot/plan.js";
+import { amibootHome } from "../../src/home.js";
 import { BootPool } from "../../src/pool/pool.js";
 import { image, MARKER, tempDir } from "../helpers.js";
 
 const pool = new BootPool({ maxThreads: 2 });
+const dirs = planDirs(amibootHome());
 const dir = tempDir();
 afterAll(async () => {
   await pool.close();
@@ -21,7 +23,7 @@ function expectIncreasing(r: { milestones: { atMs: number }[] }) {
 
 describe("booting real images in v86 workers", () => {
   it("boots mbr.img: the boot sector prints its line and halts", async () => {
-    const r = await pool.boot(hvmPlan(image("mbr.img"), { timeoutSeconds: 60 })).result;
+    const r = await pool.boot(await hvmPlan(image("mbr.img"), { timeoutSeconds: 60 }, dirs)).result;
     expect(r.error).toBeUndefined();
     expect(r).toMatchObject({ ok: true, outcome: "halted", mode: "hvm", name: "mbr.img" });
     expect(r.console).toContain("amiboot mbr.img: hello from the boot sector");
@@ -30,7 +32,7 @@ describe("booting real images in v86 workers", () => {
   });
 
   it("boots hvm-linux.img to its user-space marker, milestones in order", async () => {
-    const run = pool.boot(hvmPlan(image("hvm-linux.img"), { until: MARKER, timeoutSeconds: 150 }));
+    const run = pool.boot(await hvmPlan(image("hvm-linux.img"), { until: MARKER, timeoutSeconds: 150 }, dirs));
     const streamed: Buffer[] = [];
     run.on("console", (b) => streamed.push(Buffer.from(b)));
     const r = await run.result;
@@ -44,7 +46,7 @@ describe("booting real images in v86 workers", () => {
   });
 
   it("takes input on the serial port: the busybox shell powers the guest off", async () => {
-    const run = pool.boot(hvmPlan(image("hvm-linux.img"), { timeoutSeconds: 150 }));
+    const run = pool.boot(await hvmPlan(image("hvm-linux.img"), { timeoutSeconds: 150 }, dirs));
     let seen = "";
     let sent = false;
     run.on("console", (b) => {
@@ -63,7 +65,7 @@ describe("booting real images in v86 workers", () => {
   });
 
   it("runs two boots at once and both succeed", async () => {
-    const plan = hvmPlan(image("hvm-linux.img"), { until: MARKER, timeoutSeconds: 170 });
+    const plan = await hvmPlan(image("hvm-linux.img"), { until: MARKER, timeoutSeconds: 170 }, dirs);
     const runs = [pool.boot(plan), pool.boot(plan)];
     const results = await Promise.all(runs.map((r) => r.result));
     for (const r of results) expect(r).toMatchObject({ ok: true, outcome: "until" });
@@ -71,7 +73,7 @@ describe("booting real images in v86 workers", () => {
 
   it("stops a boot mid-way within a second and frees its worker", async () => {
     const controller = new AbortController();
-    const run = pool.boot(hvmPlan(image("hvm-linux.img"), { until: MARKER, timeoutSeconds: 150 }), { signal: controller.signal });
+    const run = pool.boot(await hvmPlan(image("hvm-linux.img"), { until: MARKER, timeoutSeconds: 150 }, dirs), { signal: controller.signal });
     await new Promise<void>((resolve) => run.on("milestone", (m) => m.name === "loader" && resolve()));
     const t = performance.now();
     controller.abort();
@@ -79,12 +81,12 @@ describe("booting real images in v86 workers", () => {
     expect(performance.now() - t).toBeLessThan(1000);
     expect(r).toMatchObject({ ok: false, outcome: "aborted", error: { code: "BootAborted" } });
     // The pool still boots: the worker was replaced or freed.
-    const next = await pool.boot(hvmPlan(image("mbr.img"), { timeoutSeconds: 60 })).result;
+    const next = await pool.boot(await hvmPlan(image("mbr.img"), { timeoutSeconds: 60 }, dirs)).result;
     expect(next.outcome).toBe("halted");
   });
 
   it("ends a boot that takes too long, with the last console lines in the error", async () => {
-    const r = await pool.boot(hvmPlan(image("hvm-linux.img"), { until: "this text never appears", timeoutSeconds: 2 })).result;
+    const r = await pool.boot(await hvmPlan(image("hvm-linux.img"), { until: "this text never appears", timeoutSeconds: 2 }, dirs)).result;
     expect(r.outcome).toBe("timeout");
     expect(r.error?.code).toBe("BootTimeout");
     expect(r.error?.message).toMatch(/did not show 'this text never appears' within 2 s; last console lines: .*SYSLINUX/);
@@ -92,7 +94,7 @@ describe("booting real images in v86 workers", () => {
   });
 
   it("refuses an x86_64 kernel with an error naming the architecture", async () => {
-    const r = await pool.boot(hvmPlan(image("hvm-x86_64.img"), { timeoutSeconds: 60 })).result;
+    const r = await pool.boot(await hvmPlan(image("hvm-x86_64.img"), { timeoutSeconds: 60 }, dirs)).result;
     expect(r.outcome).toBe("error");
     expect(r.error?.code).toBe("UnsupportedOperation");
     expect(r.error?.message).toMatch(/x86-64 CPU.*32-bit i686 CPU without long mode/);
@@ -101,8 +103,8 @@ describe("booting real images in v86 workers", () => {
   it("a worker that crashes fails only its own boot", async () => {
     const copy = path.join(dir, "vanishing.img");
     fs.copyFileSync(image("hvm-linux.img"), copy);
-    const doomed = pool.boot(hvmPlan(copy, { until: MARKER, timeoutSeconds: 150 }));
-    const healthy = pool.boot(hvmPlan(image("mbr.img"), { timeoutSeconds: 60 }));
+    const doomed = pool.boot(await hvmPlan(copy, { until: MARKER, timeoutSeconds: 150 }, dirs));
+    const healthy = pool.boot(await hvmPlan(image("mbr.img"), { timeoutSeconds: 60 }, dirs));
     // Cut the disk away while the boot loader is reading the kernel from it.
     doomed.once("milestone", () => fs.truncateSync(copy, 1024 * 1024));
     const [bad, good] = await Promise.all([doomed.result, healthy.result]);

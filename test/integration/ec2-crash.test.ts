@@ -288,9 +288,10 @@ function workload(s: Served, round: number, bases: Record<string, string[]>, ran
 
 describe("kill -9 of the EC2 endpoint during RegisterImage and CopyImage", () => {
   it("leaves no half image, keeps every acknowledged write, and starts again", async () => {
-    // Snapshots of the default account, imported locally as a user would.
+    // Snapshots of the default account, imported through the endpoint as a user would.
+    let served = await serve();
     const imported = async (file: string, region: string) => {
-      const r = await runCli(["snapshot", "import", image(file), "--region", region, "--json"], { env: env(), nodeFlags: [] });
+      const r = await runCli(["snapshot", "import", image(file), "--region", region, "--endpoint", served.url, "--json"], { env: env(), nodeFlags: [] });
       expect(r.code, r.stderr).toBe(0);
       return JSON.parse(r.stdout).id as string;
     };
@@ -300,7 +301,6 @@ describe("kill -9 of the EC2 endpoint during RegisterImage and CopyImage", () =>
     };
     const random = rng(SEED);
     const log: string[] = [];
-    let served = await serve();
     const account = served.accountId;
     // One image known before any kill: the source of the copy each restart makes.
     const seed = await clients(served)["us-east-1"]!.send(

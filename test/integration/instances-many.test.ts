@@ -1,5 +1,6 @@
-import { DescribeInstanceStatusCommand, GetConsoleOutputCommand, RegisterImageCommand, RunInstancesCommand, TerminateInstancesCommand, DescribeInstancesCommand } from "@aws-sdk/client-ec2";
+import { GetConsoleOutputCommand, RegisterImageCommand, RunInstancesCommand, TerminateInstancesCommand, DescribeInstancesCommand } from "@aws-sdk/client-ec2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitForInstances } from "../../src/client/instance-wait.js";
 import { TestEndpoint } from "../ec2.js";
 import { image, MARKER } from "../helpers.js";
 
@@ -20,17 +21,11 @@ describe("many instances on a 2-core machine", () => {
     expect(ids).toHaveLength(20);
     expect(new Set(run.Instances!.map((i) => i.State!.Name))).toEqual(new Set(["pending"]));
 
-    const firstOk = new Map<string, number>();
-    const t0 = Date.now();
-    while (firstOk.size < 20 && Date.now() - t0 < 150_000) {
-      const statuses = (await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: ids, IncludeAllInstances: true }))).InstanceStatuses!;
-      for (const s of statuses) {
-        expect(["pending", "running"]).toContain(s.InstanceState!.Name);
-        if (s.InstanceStatus!.Status === "ok" && !firstOk.has(s.InstanceId!)) firstOk.set(s.InstanceId!, Date.now() - t0);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(firstOk.size).toBe(20);
+    // While they queue and boot, every instance is pending or running, never anything else.
+    const seen = new Set<string>();
+    const ready = await waitForInstances(ec2, ids, "status-ok", { timeoutMs: 150_000, intervalMs: 100, onChange: (list) => list.forEach((w) => seen.add(String(w.state))) });
+    expect(ready.map((w) => w.instanceId)).toEqual(ids);
+    for (const state of seen) expect(["pending", "running"]).toContain(state);
     const all = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }))).Reservations!.flatMap((r) => r.Instances!);
     expect(all.every((i) => i.State!.Name === "running")).toBe(true);
     for (const id of ids) {
@@ -38,11 +33,7 @@ describe("many instances on a 2-core machine", () => {
       expect(out).toContain(MARKER);
     }
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
-    for (let i = 0; i < 100; i++) {
-      const states = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }))).Reservations!.flatMap((r) => r.Instances!.map((x) => x.State!.Name));
-      if (states.every((s) => s === "terminated")) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitForInstances(ec2, ids, "terminated", { timeoutMs: 60_000 });
     const states = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }))).Reservations!.flatMap((r) => r.Instances!.map((x) => x.State!.Name));
     expect(new Set(states)).toEqual(new Set(["terminated"]));
   }, 240_000);

@@ -1,11 +1,13 @@
 import fs from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { pvPlan } from "../../src/boot/plan.js";
+import { planDirs, pvPlan } from "../../src/boot/plan.js";
+import { amibootHome } from "../../src/home.js";
 import { BootPool } from "../../src/pool/pool.js";
 import { makeDisk, makeExt } from "../disks.js";
 import { image, MARKER, runCli, tempDir } from "../helpers.js";
 
 const pool = new BootPool({ maxThreads: 2 });
+const dirs = planDirs(amibootHome());
 const dir = tempDir();
 afterAll(async () => {
   await pool.close();
@@ -16,7 +18,7 @@ const amiboot = (...args: string[]) => runCli(args);
 
 describe("PV boots through the PV-GRUB shim", () => {
   it("boots pv-linux.img: the shim's banner, then the kernel, init and the marker", async () => {
-    const run = pool.boot(pvPlan(image("pv-linux.img"), { until: MARKER, timeoutSeconds: 150 }));
+    const run = pool.boot(await pvPlan(image("pv-linux.img"), { until: MARKER, timeoutSeconds: 150 }, dirs));
     let text = "";
     run.on("console", (b) => (text += Buffer.from(b).toString("latin1")));
     const r = await run.result;
@@ -26,7 +28,7 @@ describe("PV boots through the PV-GRUB shim", () => {
     expect(text).toMatch(/^amiboot PV-GRUB shim: booting entry 0 'Debian GNU\/Linux, kernel 6\.1\.0-\d+-686' from \(hd0,0\)\/boot\/grub\/menu\.lst/);
     expect(text).toMatch(/Kernel command line: root=\/dev\/xvda1 console=ttyS0/);
     expect(text).toMatch(/amiboot PV-GRUB shim: kernel unpacked on the host \(xz, 15\.\d MiB vmlinux, (\d+ ms|cached)\)/);
-    expect(text).toMatch(/amiboot PV-GRUB shim: initrd unpacked on the host \(gzip, \d+\.\d -> \d+\.\d MiB\)/);
+    expect(text).toMatch(/amiboot PV-GRUB shim: initrd unpacked on the host \(gzip, \d+\.\d -> \d+\.\d MiB, (\d+ ms|cached)\)/);
   });
 
   it("boots the fallback entry when the default's initrd is missing, and the console says so", async () => {
@@ -37,7 +39,7 @@ describe("PV boots through the PV-GRUB shim", () => {
     });
     const disk = makeDisk(dir, "fallback-disk.img", 20, "start=2048, type=83\n", [part]);
     // This one leaves the kernel compressed, as real PV-GRUB does: the guest's decompressor runs.
-    const plan = pvPlan(disk, { until: MARKER, timeoutSeconds: 150, guestDecompress: true });
+    const plan = await pvPlan(disk, { until: MARKER, timeoutSeconds: 150, guestDecompress: true }, dirs);
     expect(plan.pv?.unpacked).toBeUndefined();
     expect(plan.pv?.entry).toEqual({ index: 1, title: "rescue" });
     const run = pool.boot(plan);

@@ -7,7 +7,7 @@ import { rng } from "../fuzz/harness.js";
 import { CHUNK_SIZE } from "../../src/volumes/chunk-store.js";
 import { EbsVolume } from "../../src/volumes/ebs-volume.js";
 import { VolumeStore } from "../../src/volumes/store.js";
-import { CLI, tempDir } from "../helpers.js";
+import { CLI, runCli, serveProcess, tempDir } from "../helpers.js";
 
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -34,6 +34,27 @@ function checkStore(home: string): VolumeStore {
   return store;
 }
 
+/**
+ * `amiboot snapshot import` through a fresh `amiboot serve` on `home`, the
+ * store's only writer, which is SIGKILLed `killAfterMs` after the upload
+ * began unless the upload ended first (then it is killed after). `killed`:
+ * the kill came first.
+ */
+async function importKillingServer(home: string, image: string, killAfterMs: number): Promise<{ killed: boolean; code: number; ms: number }> {
+  const env = { ...process.env, AMIBOOT_HOME: home };
+  const { server, endpoint } = await serveProcess(env);
+  const exited = new Promise((resolve) => server.once("exit", resolve));
+  let killed = false;
+  const t = setTimeout(() => (killed = server.kill("SIGKILL")), killAfterMs);
+  const t0 = performance.now();
+  const { code } = await runCli(["snapshot", "import", image, "--endpoint", endpoint], { env, nodeFlags: [] });
+  const ms = performance.now() - t0;
+  clearTimeout(t);
+  server.kill("SIGKILL");
+  await exited;
+  return { killed, code, ms };
+}
+
 describe("the store survives kill -9 at any moment", () => {
   const image = path.join(dir, "big.img");
   // 192 MiB: random blocks with zero and repeated blocks between them.
@@ -45,13 +66,13 @@ describe("the store survives kill -9 at any moment", () => {
   it("imports killed at random points leave only whole snapshots and valid chunks", async () => {
     const home = path.join(dir, "home-import");
     // How long a whole import takes here, to kill the others somewhere inside it.
-    const t0 = performance.now();
-    expect((await runAndKill(path.join(dir, "home-timing"), ["snapshot", "import", image], 120_000)).code).toBe(0);
-    const full = performance.now() - t0;
+    const timing = await importKillingServer(path.join(dir, "home-timing"), image, 120_000);
+    expect(timing.code).toBe(0);
+    const full = timing.ms;
     const r = rng(42);
     let killedMidway = 0;
     for (let i = 0; i < 8; i++) {
-      const { killed, code } = await runAndKill(home, ["snapshot", "import", image], Math.floor(full * (0.2 + 0.75 * r())));
+      const { killed, code } = await importKillingServer(home, image, Math.floor(full * (0.2 + 0.75 * r())));
       if (killed) killedMidway++;
       else expect(code).toBe(0);
       const store = checkStore(home);

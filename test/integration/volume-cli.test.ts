@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { image, runCli, tempDir } from "../helpers.js";
+import { image, runCli, serveProcess, tempDir } from "../helpers.js";
 
 const dir = tempDir();
 const home = path.join(dir, "home");
@@ -10,14 +10,20 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const amiboot = (...args: string[]) => runCli(args, { env: { ...process.env, AMIBOOT_HOME: home }, nodeFlags: [] });
 
 describe("amiboot snapshot, volume and bundle commands", () => {
-  it("imports, creates a volume, snapshots and exports it, with --json for scripts", async () => {
-    const imp = await amiboot("snapshot", "import", image("hvm-linux.img"), "--description", "sample", "--json");
+  it("imports through 'amiboot serve', creates a volume, snapshots and exports it, with --json for scripts", async () => {
+    // The upload goes through the endpoint (EBS direct); the volume commands then work on the stopped server's store.
+    const { server, endpoint } = await serveProcess({ ...process.env, AMIBOOT_HOME: home });
+    const imp = await amiboot("snapshot", "import", image("hvm-linux.img"), "--description", "sample", "--json", "--endpoint", endpoint);
+    const stopped = new Promise((resolve) => server.once("exit", resolve));
+    server.kill();
+    await stopped;
     expect(imp.code).toBe(0);
     const snap = JSON.parse(imp.stdout);
     expect(snap).toMatchObject({ id: expect.stringMatching(/^snap-[0-9a-f]{17}$/), size: fs.statSync(image("hvm-linux.img")).size, description: "sample" });
     expect(snap.blocks).toBeUndefined();
     // Owned by the local default account, in the default region.
     expect(snap).toMatchObject({ ownerId: expect.stringMatching(/^\d{12}$/), region: "us-east-1" });
+    expect(snap.blocksUploaded + snap.zeroBlocksSkipped).toBe(Math.ceil(snap.size / (512 * 1024)));
 
     const vol = JSON.parse((await amiboot("volume", "create", "--snapshot", snap.id, "--json")).stdout);
     expect(vol).toMatchObject({ id: expect.stringMatching(/^vol-/), snapshotId: snap.id });

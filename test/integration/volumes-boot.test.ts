@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { bootPlan } from "../../src/boot/plan.js";
+import { bootPlan, planDirs } from "../../src/boot/plan.js";
 import { amibootHome } from "../../src/home.js";
 import { BootPool, type BootRun } from "../../src/pool/pool.js";
 import { createBundle } from "../../src/volumes/bundle.js";
@@ -67,7 +67,7 @@ describe("volumes seen by a real guest", () => {
     const root = store.createVolume({ snapshotId: store.importSnapshot(image("hvm-linux.img")).id });
     const data = store.createVolume({ sizeBytes: 16 * 1024 * 1024 });
 
-    const first = new Guest(pool.boot(bootPlan(root.id, "hvm", { timeoutSeconds: 170 }, [data.id])));
+    const first = new Guest(pool.boot(await bootPlan(root.id, "hvm", { timeoutSeconds: 170 }, [data.id], planDirs(amibootHome()))));
     await first.shell(`${write("ebs-pattern-7f3a")}; poweroff -f`);
     const r1 = await first.run.result;
     expect(r1.outcome).toBe("poweroff");
@@ -79,7 +79,7 @@ describe("volumes seen by a real guest", () => {
     vol.close();
 
     // Start again: the guest reads its own data back.
-    const second = new Guest(pool.boot(bootPlan(root.id, "hvm", { timeoutSeconds: 170 }, [data.id])));
+    const second = new Guest(pool.boot(await bootPlan(root.id, "hvm", { timeoutSeconds: 170 }, [data.id], planDirs(amibootHome()))));
     await second.shell(`${readBack}; poweroff -f`);
     await second.run.result;
     expect(second.text).toContain("read:ebs-pattern-7f3a");
@@ -94,7 +94,7 @@ describe("volumes seen by a real guest", () => {
 
   it("instance store: a bundle boots; ephemeral data survives a reboot but not a stop", async () => {
     const { manifestPath } = createBundle(image("hvm-linux.img"), { bucket: path.join(dir, "bucket"), prefix: "hvm" });
-    const plan = bootPlan(manifestPath, "hvm", { timeoutSeconds: 170 }, ["ephemeral:16"]);
+    const plan = await bootPlan(manifestPath, "hvm", { timeoutSeconds: 170 }, ["ephemeral:16"], planDirs(amibootHome()));
     expect(plan.disks.map((d) => d.kind)).toEqual(["instance-store", "ephemeral"]);
 
     const guest = new Guest(pool.boot(plan));
@@ -107,7 +107,7 @@ describe("volumes seen by a real guest", () => {
     expect(guest.text.slice(rebooted)).toContain("read:ephemeral-5c1d");
 
     // A new boot (stop and start) gets a blank ephemeral disk.
-    const fresh = new Guest(pool.boot(bootPlan(manifestPath, "hvm", { timeoutSeconds: 170 }, ["ephemeral:16"])));
+    const fresh = new Guest(pool.boot(await bootPlan(manifestPath, "hvm", { timeoutSeconds: 170 }, ["ephemeral:16"], planDirs(amibootHome()))));
     await fresh.shell(`${readBack}; poweroff -f`);
     await fresh.run.result;
     expect(fresh.text).toContain("read::end");
@@ -117,7 +117,7 @@ describe("volumes seen by a real guest", () => {
     const bucket = path.join(dir, "bad-bucket");
     const { manifestPath } = createBundle(image("mbr.img"), { bucket, prefix: "mbr" });
     fs.appendFileSync(path.join(bucket, "mbr.part.0"), "x");
-    const r = await pool.boot(bootPlan(manifestPath, "hvm", { timeoutSeconds: 30 })).result;
+    const r = await pool.boot(await bootPlan(manifestPath, "hvm", { timeoutSeconds: 30 }, [], planDirs(amibootHome()))).result;
     expect(r.outcome).toBe("error");
     expect(r.error?.code).toBe("InvalidManifest");
   });

@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { attachMapping } from "../../src/volumes/attach.js";
+import { attachMapping } from "../../src/cloud/attach-mappings.js";
 import { EbsVolume } from "../../src/volumes/ebs-volume.js";
-import { resolveMappings } from "../../src/volumes/mapping.js";
+import { resolveMappings } from "../../src/cloud/block-device-mappings.js";
 import { VolumeStore } from "../../src/volumes/store.js";
 import { image, tempDir } from "../helpers.js";
 

@@ -1,8 +1,10 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { readKernelHeader } from "../../src/boot/bzimage.js";
-import { unpackInitrd, unpackKernel, unpackKernelCached } from "../../src/boot/host-unpack.js";
+import { unpackInitrd, unpackInitrdCached, unpackKernel, unpackKernelCached } from "../../src/boot/host-unpack.js";
 import { image, tempDir } from "../helpers.js";
 
 const kernel = fs.readFileSync(image("vmlinuz-i386"));
@@ -51,6 +53,64 @@ describe("unpackKernelCached", () => {
     expect([first.cached, second.cached]).toEqual([false, true]);
     expect(Buffer.from(second.bzImage).equals(Buffer.from(first.bzImage))).toBe(true);
     expect(fs.readdirSync(dir).sort()).toEqual([expect.stringMatching(/^[0-9a-f]{64}\.bzimage$/), expect.stringMatching(/^[0-9a-f]{64}\.json$/)]);
+    // A damaged entry never reaches a guest: it is unpacked again.
+    const file = path.join(dir, fs.readdirSync(dir).find((f) => f.endsWith(".bzimage"))!);
+    fs.writeFileSync(file, Buffer.alloc(fs.statSync(file).size));
+    const third = unpackKernelCached(kernel, dir);
+    if ("reason" in third) throw new Error(third.reason);
+    expect(third.cached).toBe(false);
+    expect(Buffer.from(third.bzImage).equals(Buffer.from(first.bzImage))).toBe(true);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("unpackInitrdCached", () => {
+  const initrd = fs.readFileSync(image("initrd.img"));
+  const entry = (dir: string, ext: string) => path.join(dir, fs.readdirSync(dir).find((f) => f.endsWith(ext))!);
+
+  it("keys the unpacked cpio by the compressed bytes' SHA-256 and serves it again without unpacking", () => {
+    const dir = tempDir();
+    const first = unpackInitrdCached(initrd, 64 << 20, dir);
+    const second = unpackInitrdCached(initrd, 64 << 20, dir);
+    if ("reason" in first || "reason" in second) throw new Error("not unpacked");
+    expect([first.cached, second.cached]).toEqual([false, true]);
+    expect(Buffer.from(second.initrd).equals(Buffer.from(first.initrd))).toBe(true);
+    const key = createHash("sha256").update(initrd).digest("hex");
+    expect(fs.readdirSync(dir).sort()).toEqual([`${key}.cpio`, `${key}.json`]);
+    // An entry bigger than this boot's memory allows is not used: the unpacking fails as without a cache.
+    expect(unpackInitrdCached(initrd, 1024, dir)).toEqual({ reason: expect.stringMatching(/^decompression failed/) });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("ignores and rewrites a damaged entry: same size other bytes, truncated, or facts that do not parse", () => {
+    const dir = tempDir();
+    const good = unpackInitrdCached(initrd, 64 << 20, dir);
+    if ("reason" in good) throw new Error(good.reason);
+    const damage: ((file: string, meta: string) => void)[] = [
+      (file) => {
+        const b = fs.readFileSync(file);
+        b[b.length >> 1]! ^= 0xff;
+        fs.writeFileSync(file, b);
+      },
+      (file) => fs.truncateSync(file, 1000),
+      (_file, meta) => fs.writeFileSync(meta, "{"),
+    ];
+    for (const d of damage) {
+      d(entry(dir, ".cpio"), entry(dir, ".json"));
+      const again = unpackInitrdCached(initrd, 64 << 20, dir);
+      if ("reason" in again) throw new Error(again.reason);
+      expect(again.cached).toBe(false);
+      expect(Buffer.from(again.initrd).equals(Buffer.from(good.initrd))).toBe(true);
+      // Rewritten: the next launch hits the cache again.
+      expect(unpackInitrdCached(initrd, 64 << 20, dir)).toMatchObject({ cached: true });
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("does not cache what it leaves for the guest", () => {
+    const dir = tempDir();
+    expect(unpackInitrdCached(Buffer.from("070701 plain cpio"), 1 << 20, dir)).toEqual({ reason: "not a gzip or xz initramfs" });
+    expect(fs.readdirSync(dir)).toEqual([]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -9,7 +9,7 @@ import {
   isDeviceName,
   resolveMappings,
   validateMappings,
-} from "../../src/volumes/mapping.js";
+} from "../../src/cloud/block-device-mappings.js";
 
 const snap = (n: number): string => `snap-${n.toString(16).padStart(17, "0")}`;
 const ROOT_SNAP = snap(1); // 8 GiB

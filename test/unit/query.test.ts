@@ -7,12 +7,13 @@ import {
   intParam,
   listParam,
   MAX_DEPTH,
+  MAX_FILTER_VALUES,
   MAX_LIST_ITEMS,
   stringParam,
   structList,
   tagSpecifications,
 } from "../../src/api/query.js";
-import { validateMappings } from "../../src/volumes/mapping.js";
+import { validateMappings } from "../../src/cloud/block-device-mappings.js";
 
 const q = (s: string | Record<string, string> | [string, string][]) => new URLSearchParams(s);
 
@@ -43,7 +44,7 @@ describe("stringParam", () => {
       message: "The request must contain the parameter ImageId",
       op: "DeregisterImage",
     });
-    expect(caught(() => stringParam(q(""), "ImageId", { required: true })).op).toBe("request");
+    expect(caught(() => stringParam(q(""), "ImageId", { required: true })).op).toBe("api.request");
     expect(stringParam(q("ImageId="), "ImageId", { required: true })).toBe("");
   });
 
@@ -51,7 +52,7 @@ describe("stringParam", () => {
     expect(caught(() => stringParam(q("Name=a&Name=b"), "Name"))).toEqual({
       code: "InvalidParameterValue",
       message: "The parameter Name is given more than once",
-      op: "request",
+      op: "api.request",
     });
   });
 });
@@ -155,7 +156,7 @@ describe("listParam", () => {
     const ok = q(Array.from({ length: MAX_LIST_ITEMS }, (_, i) => [`ImageId.${i + 1}`, `ami-${i}`] as [string, string]));
     expect(listParam(ok, "ImageId")).toHaveLength(1000);
     ok.append("ImageId.5000", "one too many");
-    expect(caught(() => listParam(ok, "ImageId"))).toEqual({ code: "InvalidParameterValue", message: "The list ImageId has more than 1000 items", op: "request" });
+    expect(caught(() => listParam(ok, "ImageId"))).toEqual({ code: "InvalidParameterValue", message: "The list ImageId has more than 1000 items", op: "api.request" });
   });
 
   it("refuses 10,000 items quickly", () => {
@@ -276,7 +277,20 @@ describe("filters", () => {
     ["Filter.1=a", "InvalidParameterValue", "The parameter Filter.1 must be a structure, not a single value or list"],
     ["Filter.0.Name=a", "InvalidParameterValue", "The parameter Filter.0.Name has an invalid index 0 after Filter; indexes are whole numbers from 1 to 999999"],
   ])("refuses %s", (query, code, message) => {
-    expect(caught(() => filters(q(query)))).toEqual({ code, message, op: "request" });
+    expect(caught(() => filters(q(query)))).toEqual({ code, message, op: "api.request" });
+  });
+
+  it("takes at most 200 values in all and 255 characters a value, as EC2 (FilterLimitExceeded)", () => {
+    const values = (filter: number, n: number, v = "x") => Array.from({ length: n }, (_, i) => [`Filter.${filter}.Value.${i + 1}`, v] as [string, string]);
+    const named = (...f: [string, string][]) => [["Filter.1.Name", "a"], ["Filter.2.Name", "b"], ...f] as [string, string][];
+    expect(filters(q(named(...values(1, 150), ...values(2, 50)))).flatMap((f) => f.values)).toHaveLength(MAX_FILTER_VALUES);
+    expect(caught(() => filters(q(named(...values(1, 150), ...values(2, 51))), "DescribeImages"))).toEqual({
+      code: "FilterLimitExceeded",
+      message: "The maximum number of filter values specified on a single call is 200",
+      op: "DescribeImages",
+    });
+    expect(filters(q(named(...values(1, 1, "v".repeat(255)))))[0]!.values[0]).toHaveLength(255);
+    expect(caught(() => filters(q(named(...values(2, 1, "v".repeat(256))))))).toEqual({ code: "FilterLimitExceeded", message: "The maximum length for a filter value is 255 characters", op: "api.request" });
   });
 });
 

@@ -527,7 +527,7 @@ describe("verifySigV4 refuses", () => {
       verify(req);
       expect.unreachable();
     } catch (err) {
-      expect(err).toMatchObject({ name: "Ec2Error", code: "AuthFailure", op: "authenticate" });
+      expect(err).toMatchObject({ name: "Ec2Error", code: "AuthFailure", op: "api.authenticate" });
     }
   });
 });

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { CHUNK_SIZE } from "../../src/volumes/chunk-store.js";
+import { CHUNK_SIZE, ChunkStore } from "../../src/volumes/chunk-store.js";
 import { EbsVolume } from "../../src/volumes/ebs-volume.js";
 import { VolumeStore } from "../../src/volumes/store.js";
 import { tempDir } from "../helpers.js";
@@ -154,5 +154,49 @@ describe("VolumeStore", () => {
     expect(locked.importSnapshot(file).stats.blocks).toBe(1);
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(fs.existsSync(lock)).toBe(false);
+  });
+
+  it("builds a snapshot block by block (EBS direct): over its parent, zero blocks elided, chunks kept from collection until completed", () => {
+    const uploads = new VolumeStore(path.join(dir, "upload-home"));
+    const { file, bytes } = makeImage("parent.img", ["r", "r", "p"]);
+    const parent = uploads.importSnapshot(file);
+    const id = "snap-0123456789abcdef0";
+    uploads.beginUpload(id);
+    const fresh = randomBytes(CHUNK_SIZE);
+    expect(uploads.putUploadBlock(id, 1, fresh).newBytes).toBe(CHUNK_SIZE);
+    // The pattern block is known: stored once.
+    expect(uploads.putUploadBlock(id, 5, Buffer.alloc(CHUNK_SIZE, 0xab)).newBytes).toBe(0);
+    // Zeros over the parent's block 0: the child reads zeros there.
+    expect(uploads.putUploadBlock(id, 0, Buffer.alloc(CHUNK_SIZE))).toEqual({ newBytes: 0 });
+    expect(() => uploads.putUploadBlock(id, 2, Buffer.alloc(100))).toThrow(expect.objectContaining({ code: "InvalidParameterValue" }));
+    expect(() => uploads.putUploadBlock("snap-00000000000000000", 0, fresh)).toThrow(expect.objectContaining({ code: "InvalidSnapshot.NotFound" }));
+    // A collection (another snapshot's delete) keeps the upload's chunk.
+    uploads.deleteSnapshot(uploads.importSnapshot(makeImage("other.img", ["r"]).file).id);
+    expect(uploads.chunks.has(ChunkStore.hash(fresh))).toBe(true);
+
+    const m = uploads.completeUpload(id, { size: 6 * CHUNK_SIZE, parent: parent.id, newChunks: 1, newBytes: CHUNK_SIZE });
+    expect(m).toMatchObject({ id, parent: parent.id, size: 6 * CHUNK_SIZE, stats: { blocks: 3, changedBlocks: 3, newChunks: 1, newBytes: CHUNK_SIZE } });
+    expect(uploads.listUploads()).toEqual([]);
+    const vol = EbsVolume.open(uploads.home, uploads.createVolume({ snapshotId: id }).id);
+    const all = readAll(vol);
+    vol.close();
+    expect(all.subarray(0, CHUNK_SIZE).every((b) => b === 0)).toBe(true);
+    expect(all.subarray(CHUNK_SIZE, 2 * CHUNK_SIZE).equals(fresh)).toBe(true);
+    expect(all.subarray(2 * CHUNK_SIZE, 3 * CHUNK_SIZE).equals(bytes.subarray(2 * CHUNK_SIZE))).toBe(true);
+    expect(all.subarray(5 * CHUNK_SIZE).every((b) => b === 0xab)).toBe(true);
+    expect(uploads.verify().problems).toEqual([]);
+  });
+
+  it("an aborted upload frees the chunks only it used; a record cut short by a crash is ignored", () => {
+    const uploads = new VolumeStore(path.join(dir, "abort-home"));
+    const id = "snap-00000000000000001";
+    uploads.beginUpload(id);
+    const a = randomBytes(CHUNK_SIZE);
+    uploads.putUploadBlock(id, 0, a);
+    fs.appendFileSync(path.join(uploads.home, "uploads", id), Buffer.alloc(7, 1));
+    expect([...uploads.uploadBlocks(id).keys()]).toEqual([0]);
+    expect(uploads.abortUpload(id).freedChunks).toBe(1);
+    expect(uploads.chunks.has(ChunkStore.hash(a))).toBe(false);
+    expect(uploads.listUploads()).toEqual([]);
   });
 });

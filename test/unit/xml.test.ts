@@ -274,11 +274,16 @@ describe("httpStatusFor", () => {
     ["RequestLimitExceeded", 503],
     ["Unavailable", 503],
     ["ServiceUnavailable", 503],
-    ["SomethingNew", 400],
-    ["constructor", 400],
-    ["toString", 400],
-    ["__proto__", 400],
-    ["", 400],
+    ["InvalidSnapshot.Corrupt", 500],
+    ["DiskIOError", 500],
+    ["ResourceBusy", 503],
+    ["RequestEntityTooLarge", 413],
+    // Not in the table: only relayed codes are, so a failure of unknown cause.
+    ["SomethingNew", 500],
+    ["constructor", 500],
+    ["toString", 500],
+    ["__proto__", 500],
+    ["", 500],
   ])("%s -> %i", (code, status) => {
     expect(httpStatusFor(code)).toBe(status);
   });

@@ -1,7 +1,7 @@
 import { Ec2Error } from "../errors.js";
-import type { ResolvedDevice } from "./mapping.js";
-import type { DiskSpec } from "./open.js";
-import type { VolumeStore } from "./store.js";
+import type { ResolvedDevice } from "./block-device-mappings.js";
+import type { DiskSpec } from "../volumes/open.js";
+import type { VolumeStore } from "../volumes/store.js";
 
 const GiB = 1024 ** 3;
 
@@ -27,7 +27,7 @@ export function attachMapping(resolved: ResolvedDevice[], store: VolumeStore, op
         out.volumes.push({ deviceName: d.deviceName, volumeId: v.id, deleteOnTermination: d.deleteOnTermination });
       } else if (d.index < 0) {
         if (!options.bundleManifest || options.bundleSize === undefined) {
-          throw new Ec2Error("InvalidBlockDeviceMapping", `the root ${d.deviceName} is an instance-store root, but no bundle was given`, "attachMapping");
+          throw new Ec2Error("InvalidBlockDeviceMapping", `the root ${d.deviceName} is an instance-store root, but no bundle was given`, "cloud.attachMapping");
         }
         out.disks.push({ kind: "instance-store", manifestPath: options.bundleManifest, size: options.bundleSize });
       } else {
