@@ -9,7 +9,7 @@ import { dispatch } from "./actions.js";
 import { handleEbsDirect, isEbsDirectPath } from "./ebs-direct.js";
 import { endAnswer, readBody, requestUrl } from "./body.js";
 import { verifySigV4 } from "./sigv4.js";
-import { errorXml, httpStatusFor, responseXml } from "./xml.js";
+import { errorXml, httpStatusFor, responseXml, stsErrorXml, stsResponseXml } from "./xml.js";
 
 /**
  * The EC2 Query API over HTTP: form-encoded POST or GET, SigV4 on every
@@ -72,10 +72,12 @@ async function handle(cloud: Cloud, req: http.IncomingMessage, res: http.ServerR
       { method: req.method ?? "GET", path: url.pathname, query: url.search.slice(1), headers: req.headers, body },
       (key) => cloud.accounts.secretOf(key),
     );
-    const region = checkRegion(caller.region);
     const accountId = cloud.accounts.accountOf(caller.accessKeyId)!;
     const params = req.method === "POST" ? new URLSearchParams(body.toString("utf8")) : url.searchParams;
     action = params.get("Action") ?? "";
+    // STS shares the port and the keys: tools check their credentials with GetCallerIdentity first.
+    if (caller.service === "sts") return sendSts(res, action, accountId, requestId);
+    const region = checkRegion(caller.region);
     if (!action) throw new Ec2Error("MissingAction", "The request must contain the parameter Action", "api.request");
     const result = await dispatch(cloud, action, { accountId, region, params });
     send(res, 200, responseXml(action, requestId, result), requestId);
@@ -84,6 +86,17 @@ async function handle(cloud: Cloud, req: http.IncomingMessage, res: http.ServerR
     if (!(err instanceof Ec2Error)) console.error(`amiboot serve: ${action}: ${(err as Error).stack ?? String(err)}`);
     send(res, httpStatusFor(e.code), errorXml(e.code, e.message, requestId), requestId);
   }
+}
+
+/** STS answers GetCallerIdentity for the signing account (accounts are their own root: no IAM users here). */
+function sendSts(res: http.ServerResponse, action: string, accountId: string, requestId: string): void {
+  if (action !== "GetCallerIdentity") {
+    const code = action ? "InvalidAction" : "MissingAction";
+    const message = action ? `Could not find operation ${action} for version 2011-06-15` : "The request must contain the parameter Action";
+    send(res, httpStatusFor(code), stsErrorXml(code, message, requestId), requestId);
+    return;
+  }
+  send(res, 200, stsResponseXml(action, requestId, { Arn: `arn:aws:iam::${accountId}:root`, UserId: accountId, Account: accountId }), requestId);
 }
 
 function send(res: http.ServerResponse, status: number, xml: string, requestId: string): void {

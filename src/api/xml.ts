@@ -136,3 +136,20 @@ function toXmlTree(value: unknown, path: string, depth: number): XmlTree | undef
 function text(s: string): string {
   return s.replace(NOT_XML_CHAR, "\uFFFD");
 }
+
+export const STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/** STS's Query answers: `<{Action}Response><{Action}Result>…</…Result><ResponseMetadata><RequestId>…` in STS's namespace. */
+export function stsResponseXml(action: string, requestId: string, result: Record<string, string>): string {
+  if (!ACTION_NAME.test(action)) throw new TypeError(`stsResponseXml: action must be a word of letters and digits, got ${JSON.stringify(action).slice(0, 80)}`);
+  const fields = Object.fromEntries(Object.entries(result).map(([k, v]) => [k, text(v)]));
+  const root = { "@_xmlns": STS_NAMESPACE, [`${action}Result`]: fields, ResponseMetadata: { RequestId: text(requestId) } };
+  return DECLARATION + (builder.build({ [`${action}Response`]: root }) as string);
+}
+
+/** STS's error envelope: `<ErrorResponse><Error><Type>Sender|Receiver</Type><Code>…</Code><Message>…</Message></Error><RequestId>…`. */
+export function stsErrorXml(code: string, message: string, requestId: string): string {
+  const type = httpStatusFor(code) >= 500 ? "Receiver" : "Sender";
+  const tree = { ErrorResponse: { "@_xmlns": STS_NAMESPACE, Error: { Type: type, Code: text(code), Message: text(message) }, RequestId: text(requestId) } };
+  return DECLARATION + (builder.build(tree) as string);
+}

@@ -31,6 +31,10 @@ interface RunFlags extends ClientFlags {
   userData?: string;
   userDataFile?: string;
   warm?: boolean;
+  keyName?: string;
+  securityGroupId: string[];
+  subnetId?: string;
+  metadataTokens?: "optional" | "required";
   wait: boolean;
   timeout: number;
 }
@@ -44,8 +48,12 @@ export function addInstanceCommands(program: Command): void {
       .argument("<image-id>")
       .option("-t, --type <type>", "instance type (guest memory; see README)", "m1.small")
       .option("-c, --count <n>", "how many instances", parseNumber, 1)
-      .option("--user-data <text>", "UserData, typed on the guest's serial console once it is ready for input")
+      .option("--user-data <text>", "UserData, served to the guest by the metadata service (cloud-init reads it)")
       .option("--user-data-file <file>", "UserData from a file")
+      .option("-k, --key-name <name>", "a key pair: its public key reaches the guest through the metadata service ('amiboot key create')")
+      .option("-g, --security-group-id <sg-id>", "a security group (repeatable; default: the VPC's 'default' group)", (v: string, all: string[]) => [...all, v], [] as string[])
+      .option("--subnet-id <subnet-id>", "the subnet (default: the default subnet of the region's first zone)")
+      .addOption(new Option("--metadata-tokens <mode>", "IMDSv2 tokens: required refuses token-less requests").choices(["optional", "required"]))
       .option("--warm", "warm launch: restore the state saved when this image first reached its marker (the first --warm launch saves it)")
       .option("--no-wait", "return as soon as the instances are pending")
       .option("--timeout <seconds>", "how long to wait for the marker", parseNumber, 300),
@@ -63,6 +71,10 @@ export function addInstanceCommands(program: Command): void {
             MinCount: o.count,
             MaxCount: o.count,
             ...(userData ? { UserData: userData.toString("base64") } : {}),
+            ...(o.keyName ? { KeyName: o.keyName } : {}),
+            ...(o.securityGroupId.length > 0 ? { SecurityGroupIds: o.securityGroupId } : {}),
+            ...(o.subnetId ? { SubnetId: o.subnetId } : {}),
+            ...(o.metadataTokens ? { MetadataOptions: { HttpTokens: o.metadataTokens } } : {}),
             ...(o.warm ? { TagSpecifications: [{ ResourceType: "instance", Tags: [{ Key: WARM_TAG, Value: "true" }] }] } : {}),
           }),
         );

@@ -7,7 +7,9 @@ import { addBundleCommand } from "./bundle-command.js";
 import { addImageCommands } from "./image-commands.js";
 import { addInspectCommand } from "./inspect-command.js";
 import { addInstanceCommands } from "./instance-commands.js";
+import { addNetworkCommands } from "./network-commands.js";
 import { addServeCommand } from "./serve-command.js";
+import { addSshCommand } from "./ssh-command.js";
 import { reportError } from "./run.js";
 import { addVolumeCommands } from "./volume-commands.js";
 
@@ -29,6 +31,8 @@ export function buildProgram(): Command {
   addServeCommand(program);
   addImageCommands(program);
   addInstanceCommands(program);
+  addSshCommand(program);
+  addNetworkCommands(program);
   addBenchCommand(program);
   return program;
 }

@@ -42,3 +42,12 @@ export interface NetworkUpdate {
   forwards?: PortForwardSpec[];
   metadataOptions?: MetadataOptions;
 }
+
+/**
+ * The host port that reaches a guest port on the instance's loopback
+ * address: the same number from 1024 up; below, 10000 + the port, since an
+ * unprivileged user cannot bind ports under 1024 (so SSH is port 10022).
+ */
+export function hostPortFor(guestPort: number): number {
+  return guestPort >= 1024 ? guestPort : 10_000 + guestPort;
+}

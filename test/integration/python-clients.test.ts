@@ -151,6 +151,19 @@ describe("the EC2 endpoint, driven by Debian's aws CLI", () => {
     expect(r.json.Regions[0]).toMatchObject({ Endpoint: expect.stringMatching(/^ec2\./), OptInStatus: "opt-in-not-required" });
   });
 
+  it("answers STS GetCallerIdentity on the same endpoint, for each account's keys", async () => {
+    const sts = async (who: Credentials) => {
+      const r = await run(AWS, ["sts", "get-caller-identity", "--endpoint-url", url, "--region", "us-east-1", "--output", "json"], cleanEnv({ AWS_ACCESS_KEY_ID: who.accessKeyId, AWS_SECRET_ACCESS_KEY: who.secretAccessKey }));
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout);
+    };
+    expect(await sts(owner)).toEqual({ UserId: owner.accountId, Account: owner.accountId, Arn: `arn:aws:iam::${owner.accountId}:root` });
+    expect((await sts(other)).Account).toBe(other.accountId);
+    const bad = await run(AWS, ["sts", "get-caller-identity", "--endpoint-url", url, "--region", "us-east-1"], cleanEnv({ AWS_ACCESS_KEY_ID: owner.accessKeyId, AWS_SECRET_ACCESS_KEY: "wrong" }));
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("AuthFailure");
+  });
+
   it("registers, describes and deregisters an image", async () => {
     const bdm = JSON.stringify([{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: snapshotId } }]);
     const reg = await aws(["register-image", "--name", "cli-hvm-1", "--architecture", "i386", "--virtualization-type", "hvm", "--root-device-name", "/dev/sda1", "--block-device-mappings", bdm]);

@@ -1,0 +1,144 @@
+import Database from "better-sqlite3";
+import { execFile, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { Accounts } from "../../src/cloud/accounts.js";
+import { image, runCli, serveProcess, tempDir } from "../helpers.js";
+
+/**
+ * The user's real workflow, with unchanged clients: Debian's aws CLI creates
+ * a key pair and opens port 22 in the default security group, runs an
+ * instance with --key-name and --user-data, the guest takes both from the
+ * metadata service, and the system's ssh logs in with the key and finds
+ * what the user data did. Revoking the rule and terminating close the port.
+ */
+const dir = tempDir();
+const home = path.join(dir, "home");
+const env = { ...process.env, AMIBOOT_HOME: home };
+let server: ChildProcess;
+let endpoint: string;
+let keys: { accessKeyId: string; secretAccessKey: string };
+
+beforeAll(async () => {
+  ({ server, endpoint } = await serveProcess(env));
+  const db = new Database(path.join(home, "amiboot.sqlite"), { readonly: true, fileMustExist: true });
+  keys = new Accounts(db).defaultAccount();
+  db.close();
+  fs.mkdirSync(path.join(dir, "client-home"));
+  fs.writeFileSync(path.join(dir, "aws-config"), "");
+  fs.writeFileSync(path.join(dir, "aws-credentials"), "");
+});
+afterAll(() => {
+  server.kill();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(file: string, args: string[], extraEnv: Record<string, string> = {}, timeout = 90_000): Promise<Run> {
+  const clean = {
+    PATH: "/usr/bin:/bin",
+    HOME: path.join(dir, "client-home"),
+    LANG: "C.UTF-8",
+    AWS_CONFIG_FILE: path.join(dir, "aws-config"),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(dir, "aws-credentials"),
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_PAGER: "",
+    AWS_MAX_ATTEMPTS: "1",
+    AWS_ACCESS_KEY_ID: keys.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
+    ...extraEnv,
+  };
+  return new Promise((resolve) => {
+    execFile(file, args, { env: clean, timeout, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function aws(...args: string[]): Promise<Run & { json?: any }> {
+  const r = await run("/usr/bin/aws", ["ec2", ...args, "--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json"]);
+  return { ...r, json: r.code === 0 && r.stdout.trim() ? JSON.parse(r.stdout) : undefined };
+}
+
+const keyFile = path.join(dir, "laptop.pem");
+const ssh = (address: string, ...command: string[]) =>
+  run("/usr/bin/ssh", ["-i", keyFile, "-p", "10022", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20", `root@${address}`, ...command], {}, 60_000);
+
+/** Whether something listens on the host at address:port. */
+function listening(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: address, port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+describe("run-instances --key-name --user-data, then ssh in (aws CLI, OpenSSH)", () => {
+  it("configures the guest from the metadata service and lets the key's owner in on the instance's own address", async () => {
+    const imported = await runCli(["image", "import", image("hvm-linux.img"), "--name", "ssh-hvm", "--json", "--endpoint", endpoint], { env, nodeFlags: [] });
+    expect(imported.code, imported.stderr).toBe(0);
+    const imageId = JSON.parse(imported.stdout).imageId as string;
+
+    const key = await aws("create-key-pair", "--key-name", "laptop", "--key-type", "ed25519");
+    expect(key.code, key.stderr).toBe(0);
+    fs.writeFileSync(keyFile, key.json.KeyMaterial.endsWith("\n") ? key.json.KeyMaterial : `${key.json.KeyMaterial}\n`, { mode: 0o600 });
+    const open = await aws("authorize-security-group-ingress", "--group-name", "default", "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0");
+    expect(open.code, open.stderr).toBe(0);
+
+    const script = path.join(dir, "user-data.sh");
+    fs.writeFileSync(script, "#!/bin/sh\necho \"configured by user data on $(hostname)\" > /tmp/user-data-ran\n");
+    const launched = await aws("run-instances", "--image-id", imageId, "--instance-type", "t2.micro", "--key-name", "laptop", "--user-data", `file://${script}`);
+    expect(launched.code, launched.stderr).toBe(0);
+    const id = launched.json.Instances[0].InstanceId as string;
+    expect((await aws("wait", "instance-running", "--instance-ids", id)).code).toBe(0);
+
+    const described = (await aws("describe-instances", "--instance-ids", id)).json.Reservations[0].Instances[0];
+    expect(described).toMatchObject({
+      KeyName: "laptop",
+      PrivateIpAddress: expect.stringMatching(/^172\.31\.\d+\.\d+$/),
+      PublicIpAddress: expect.stringMatching(/^127\.\d+\.\d+\.\d+$/),
+      SecurityGroups: [{ GroupName: "default", GroupId: expect.stringMatching(/^sg-/) }],
+      NetworkInterfaces: [{ MacAddress: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/), PrivateIpAddress: described.PrivateIpAddress }],
+    });
+    const address = described.PublicIpAddress as string;
+
+    // The guest's sshd starts after its boot marker: ssh is retried as a user would.
+    let got: Run = { code: -1, stdout: "", stderr: "" };
+    await vi.waitFor(
+      async () => {
+        got = await ssh(address, "cat /tmp/user-data-ran");
+        expect(got.code, got.stderr).toBe(0);
+      },
+      { timeout: 150_000, interval: 2_000 },
+    );
+    const hostname = described.PrivateDnsName.split(".")[0];
+    expect(got.stdout).toBe(`configured by user data on ${hostname}\n`);
+
+    // The guest sees its own identity through IMDS.
+    const fromGuest = await ssh(address, "wget -q -O - http://169.254.169.254/latest/meta-data/instance-id");
+    expect(fromGuest.stdout).toBe(id);
+
+    // amiboot ssh finds the address, port and key by itself (the key file named after KeyName, here).
+    const viaAmiboot = await runCli(["ssh", id, "-i", keyFile, "--print", "--endpoint", endpoint], { env, nodeFlags: [] });
+    expect(viaAmiboot.stdout).toContain(`-p 10022`);
+    expect(viaAmiboot.stdout).toContain(`root@${address}`);
+
+    // Revoking the rule closes the host port; terminating keeps it closed.
+    expect((await aws("revoke-security-group-ingress", "--group-name", "default", "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")).code).toBe(0);
+    await vi.waitFor(async () => expect(await listening(address, 10022)).toBe(false), { timeout: 10_000, interval: 200 });
+    expect((await aws("terminate-instances", "--instance-ids", id)).code).toBe(0);
+    expect((await aws("wait", "instance-terminated", "--instance-ids", id)).code).toBe(0);
+    expect(await listening(address, 10022)).toBe(false);
+  });
+});
