@@ -72,7 +72,25 @@ export const IMAGE_ACTIONS: Record<string, Handler> = {
     const image = cloud.images.get(accountId, region, imageId, op);
     if (attribute === "description") return { imageId, description: image.description !== undefined ? { value: image.description } : {} };
     if (attribute === "blockDeviceMapping") return { imageId, blockDeviceMapping: imageXml(image).blockDeviceMapping };
-    throw new Ec2Error("InvalidRequest", `The attribute '${attribute}' is not supported (launchPermission, description, blockDeviceMapping)`, op);
+    if (attribute === "lastLaunchedTime") {
+      const last = cloud.images.lastLaunched(image.imageId);
+      return { imageId, lastLaunchedTime: last ? { value: last } : {} };
+    }
+    // EC2's other attributes, with amiboot's values: no product codes, kernel or ramdisk ids, SR-IOV,
+    // UEFI or TPM; SeaBIOS boots every image (legacy BIOS); IMDSv2 is not forced; no deregistration protection.
+    const fixed: Record<string, Record<string, unknown>> = {
+      productCodes: { productCodes: [] },
+      kernel: { kernel: {} },
+      ramdisk: { ramdisk: {} },
+      sriovNetSupport: { sriovNetSupport: {} },
+      bootMode: { bootMode: { value: "legacy-bios" } },
+      tpmSupport: { tpmSupport: {} },
+      uefiData: { uefiData: {} },
+      imdsSupport: { imdsSupport: {} },
+      deregistrationProtection: { deregistrationProtection: { value: "disabled" } },
+    };
+    if (Object.hasOwn(fixed, attribute)) return { imageId, ...fixed[attribute] };
+    throw new Ec2Error("InvalidParameterValue", `Value (${attribute}) for parameter attribute is invalid. Unknown attribute.`, op);
   },
 
   ResetImageAttribute: (cloud, { accountId, region, params }) => {

@@ -344,6 +344,11 @@ export class Images {
   }
 
   /** The images (not deregistered) whose mappings use a snapshot: it must not be deleted under them. */
+  /** When an instance of the image was last launched (DescribeImageAttribute lastLaunchedTime). */
+  lastLaunched(imageId: string): string | undefined {
+    return (this.db.prepare("select max(launch_time) from instances where image_id = ?").pluck().get(imageId) as string | null) ?? undefined;
+  }
+
   imagesUsingSnapshot(snapshotId: string): string[] {
     const rows = this.db.prepare("select id, block_device_mappings from images where state != 'deregistered'").all() as { id: string; block_device_mappings: string }[];
     return rows.filter((r) => (JSON.parse(r.block_device_mappings) as BlockDeviceMapping[]).some((m) => m.Ebs?.SnapshotId === snapshotId)).map((r) => r.id);

@@ -116,6 +116,19 @@ describe("the EC2 Query API, driven by @aws-sdk/client-ec2", () => {
     expect((await register(owner, "to-go")).ImageId).toMatch(/^ami-/);
   });
 
+  it("answers DescribeImageAttribute for every attribute EC2 lists, and refuses an unknown one", async () => {
+    const id = (await register(owner, "attributes-1")).ImageId!;
+    const attr = (Attribute: string) => ec2(owner).send(new DescribeImageAttributeCommand({ ImageId: id, Attribute: Attribute as never }));
+    expect((await attr("productCodes")).ProductCodes).toEqual([]);
+    expect((await attr("bootMode")).BootMode).toEqual({ Value: "legacy-bios" });
+    expect((await attr("deregistrationProtection")).DeregistrationProtection).toEqual({ Value: "disabled" });
+    // Never launched: no time.
+    expect((await attr("lastLaunchedTime")).LastLaunchedTime?.Value).toBeUndefined();
+    for (const a of ["kernel", "ramdisk", "sriovNetSupport", "tpmSupport", "uefiData", "imdsSupport", "description"]) expect((await attr(a)).ImageId, a).toBe(id);
+    expect((await attr("blockDeviceMapping")).BlockDeviceMappings![0]!.DeviceName).toBe("/dev/sda1");
+    expect(await ec2Error(attr("colour"))).toMatchObject({ name: "InvalidParameterValue", message: "Value (colour) for parameter attribute is invalid. Unknown attribute." });
+  });
+
   it("shares an image with one account, then with everyone, then with no one", async () => {
     const id = (await register(owner, "shared-1")).ImageId!;
     const third = cloud.accounts.create();
@@ -208,6 +221,6 @@ describe("the EC2 Query API, driven by @aws-sdk/client-ec2", () => {
   it("keeps its state across a restart", async () => {
     await endpoint.restart();
     const r = await ec2(owner).send(new DescribeImagesCommand({ Owners: ["self"] }));
-    expect(r.Images!.map((i) => i.Name).sort()).toEqual(["copy-me", "hvm-linux-1", "other-name", "shared-1", "tagged-1", "to-go"]);
+    expect(r.Images!.map((i) => i.Name).sort()).toEqual(["attributes-1", "copy-me", "hvm-linux-1", "other-name", "shared-1", "tagged-1", "to-go"]);
   });
 });
