@@ -127,6 +127,28 @@ install_modules() {
   done
 }
 
+# Debian's dropbear (the SSH server of the sample images) and the shared
+# libraries it needs (its ELF NEEDED entries, and the loader); only these
+# files, not whole packages, to keep the initramfs small.
+DROPBEAR_DEBS="dropbear-bin libc6 libcrypt1 libtomcrypt1 libtommath1 libgmp10 zlib1g"
+DROPBEAR_LIBS="ld-linux.so.2 libc.so.6 libcrypt.so.1 libtomcrypt.so.1 libtommath.so.1 libgmp.so.10 libz.so.1"
+
+# install_dropbear ROOTFS: dropbear, dropbearkey and their libraries (in /lib, the loader's own search path).
+install_dropbear() {
+  local rd=$1 tmp p lib found
+  tmp=$(mktemp -d)
+  for p in $DROPBEAR_DEBS; do dpkg-deb -x "$(deb_of i386 "$p")" "$tmp"; done
+  mkdir -p "$rd/lib" "$rd/usr/sbin" "$rd/usr/bin" "$rd/etc/dropbear"
+  cp "$tmp/usr/sbin/dropbear" "$rd/usr/sbin/dropbear"
+  cp "$tmp/usr/bin/dropbearkey" "$rd/usr/bin/dropbearkey"
+  for lib in $DROPBEAR_LIBS; do
+    found=$(find "$tmp" -name "$lib" \( -type f -o -type l \) | head -n 1)
+    [ -n "$found" ] || die "$lib not found in the packages $DROPBEAR_DEBS"
+    cp -L "$found" "$rd/lib/$lib"
+  done
+  rm -rf "$tmp"
+}
+
 # --- images ---------------------------------------------------------------------
 build_initramfs() {
   local busybox_deb=$1 kernel_deb=$2 dest=$3 root
@@ -139,6 +161,7 @@ build_initramfs() {
   install_modules "$root/kernel" "$root/rd/lib/modules" order $DISK_MODULES
   install_modules "$root/kernel" "$root/rd/lib/modules/net" ne2k.order $NE2K_MODULES
   install_modules "$root/kernel" "$root/rd/lib/modules/net" virtio.order $VIRTIO_NET_MODULES
+  install_dropbear "$root/rd"
   install -m 0755 "$HERE/init.sh" "$root/rd/init"
   install -D -m 0755 "$HERE/udhcpc.script" "$root/rd/usr/share/udhcpc/default.script"
   if mknod "$root/rd/dev/console" c 5 1 2>/dev/null && mknod "$root/rd/dev/ttyS0" c 4 64 2>/dev/null; then :; else
@@ -239,7 +262,7 @@ main() {
   log "idle.img"
   nasm -f bin -DIDLE -o "$OUT/idle.img" "$HERE/mbr.asm"
 
-  fetch_debs i386 busybox-static
+  fetch_debs i386 busybox-static $DROPBEAR_DEBS
   local k386; k386=$(newest_kernel i386 686)
   [ -n "$k386" ] || die "no linux-image-6.1.0-*-686-unsigned in the i386 index (see $CACHE/apt-i386/update.log)"
   fetch_debs i386 "$k386"
@@ -274,7 +297,9 @@ main() {
 
   {
     printf '{\n  "built": "%s",\n  "cmdline": "%s",\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$CMDLINE"
-    printf '  "packages": [%s,\n    %s,\n    %s],\n' "$(deb_json "$busybox_deb")" "$(deb_json "$kdeb386")" "$(deb_json "$kdeb64")"
+    printf '  "packages": [%s,\n    %s,\n    %s' "$(deb_json "$busybox_deb")" "$(deb_json "$kdeb386")" "$(deb_json "$kdeb64")"
+    for p in $DROPBEAR_DEBS; do printf ',\n    %s' "$(deb_json "$(deb_of i386 "$p")")"; done
+    printf '],\n'
     printf '  "host": [%s,\n    %s,\n    %s],\n' \
       "$(host_json seabios /usr/share/seabios/bios-256k.bin)" \
       "$(host_json syslinux-common /usr/lib/syslinux/mbr/mbr.bin)" \

@@ -27,18 +27,52 @@ net_up() {
       0x1af4:0x1000|0x1af4:0x1041) nic=virtio ;;
     esac
   done
-  [ -n "$nic" ] || return 0
+  [ -n "$nic" ] || return 1
   # From here on the console is the shell's (and typed UserData's): kernel
   # messages below warnings, such as the driver's probe lines, go to dmesg only.
   dmesg -n 4
   for m in $(cat /lib/modules/net/$nic.order); do insmod /lib/modules/net/$m.ko 2>/dev/null; done
   i=0; while [ $i -lt 20 ] && [ ! -e /sys/class/net/eth0 ]; do sleep 0.1; i=$((i+1)); done
-  [ -e /sys/class/net/eth0 ] || return 0
+  [ -e /sys/class/net/eth0 ] || return 1
   ip link set lo up
-  udhcpc -i eth0 -n -q -t 3 -T 1 -s /usr/share/udhcpc/default.script >/tmp/udhcpc.log 2>&1 || return 0
+  udhcpc -i eth0 -n -q -t 3 -T 1 -s /usr/share/udhcpc/default.script >/tmp/udhcpc.log 2>&1 || return 1
   echo "AMIBOOT-NET-READY ip=$(ip -4 -o addr show dev eth0 | sed -n 's/.* inet \([0-9.]*\).*/\1/p') mac=$(cat /sys/class/net/eth0/address)"
 }
-net_up &
+# A small stand-in for cloud-init (not cloud-init): once the network is up,
+# read the instance metadata service at 169.254.169.254 as cloud-init's EC2
+# datasource does: an IMDSv2 token (a PUT, sent with nc since busybox wget
+# cannot PUT; without a token it falls back to IMDSv1), the hostname, the
+# launch key into /root/.ssh/authorized_keys; start dropbear (keys only, as
+# root); then run the UserData when it is a `#!` script, at every boot, its
+# output on the console and in /var/log/user-data.log.
+cloud_setup() {
+  md=http://169.254.169.254/latest
+  token=$(printf 'PUT /latest/api/token HTTP/1.0\r\nHost: 169.254.169.254\r\nX-aws-ec2-metadata-token-ttl-seconds: 21600\r\n\r\n' \
+    | nc 169.254.169.254 80 2>/dev/null | sed -n '/^\r*$/,$p' | tr -d '\r\n')
+  get() {
+    if [ -n "$token" ]; then wget -q -O - --header "X-aws-ec2-metadata-token: $token" "$md/$1" 2>/dev/null
+    else wget -q -O - "$md/$1" 2>/dev/null; fi
+  }
+  id=$(get meta-data/instance-id) || return 0
+  name=$(get meta-data/local-hostname) && hostname "${name%%.*}"
+  mkdir -p /root/.ssh /var/log /etc/dropbear /dev/pts
+  mount -t devpts devpts /dev/pts 2>/dev/null
+  chmod 700 /root /root/.ssh
+  { get meta-data/public-keys/0/openssh-key && echo; } > /root/.ssh/authorized_keys || : > /root/.ssh/authorized_keys
+  chmod 600 /root/.ssh/authorized_keys
+  [ -e /etc/dropbear/dropbear_ed25519_host_key ] || dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&1
+  dropbear -s -p 22 -r /etc/dropbear/dropbear_ed25519_host_key -P /tmp/dropbear.pid 2>/dev/null \
+    && echo "AMIBOOT-SSH-READY instance=$id keys=$(grep -c . /root/.ssh/authorized_keys)"
+  if get user-data > /tmp/user-data && [ "$(head -c 2 /tmp/user-data)" = '#!' ]; then
+    chmod +x /tmp/user-data
+    /tmp/user-data 2>&1 | tee /var/log/user-data.log
+    echo "AMIBOOT-USER-DATA-DONE"
+  fi
+}
+printf 'root:x:0:0:root:/root:/bin/sh\n' > /etc/passwd
+printf 'root:x:0:\n' > /etc/group
+printf '/bin/sh\n' > /etc/shells
+{ net_up && cloud_setup; } &
 while true; do
   setsid cttyhack sh -l
 done

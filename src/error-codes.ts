@@ -143,6 +143,20 @@ const BOOT = {
   VmStartFailed: SERVER,
   HostPortInUse: REFUSED,
   HostPortUnavailable: REFUSED,
+  "InvalidKeyPair.NotFound": INPUT,
+  "InvalidKeyPair.Duplicate": INPUT,
+  "InvalidKey.Format": INPUT,
+  "InvalidGroup.NotFound": INPUT,
+  "InvalidGroup.Duplicate": INPUT,
+  "InvalidGroup.Reserved": INPUT,
+  "InvalidPermission.Duplicate": INPUT,
+  "InvalidPermission.NotFound": INPUT,
+  "InvalidVpcID.NotFound": INPUT,
+  "InvalidSubnetID.NotFound": INPUT,
+  DependencyViolation: REFUSED,
+  CannotDelete: REFUSED,
+  InsufficientFreeAddressesInSubnet: REFUSED,
+  InsufficientInstanceCapacity: REFUSED,
 } as const satisfies Record<string, CodeInfo>;
 
 /** The `amiboot` command and the bench as clients (cli/, benchmark/). */

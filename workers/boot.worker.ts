@@ -7,6 +7,7 @@ import { ConsoleLines } from "../src/boot/console-lines.js";
 import { TextScreen } from "../src/boot/text-screen.js";
 import { BootTimer, kernelRefusal, type Milestone } from "../src/boot/timer.js";
 import { precompileWasm, Vm } from "../src/boot/vm.js";
+import { NetworkServices } from "../src/boot/network-services.js";
 import { writeFileAtomically } from "../src/durable-file.js";
 import fs from "node:fs";
 import { Ec2Error } from "../src/errors.js";
@@ -31,6 +32,7 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
 
   return new Promise<WorkerReport>((resolve) => {
     let vm: Vm | undefined;
+    let network: Promise<NetworkServices | undefined> = Promise.resolve(undefined);
     let ended = false;
     let poll: NodeJS.Timeout | undefined;
 
@@ -58,8 +60,12 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
         post({ type: "end", report });
         resolve(report);
       };
-      if (vm) vm.destroy().then(done, done);
-      else done();
+      // The instance's host ports close with it.
+      const closeNetwork = network.then((n) => n?.close()).catch(() => {});
+      if (vm) {
+        const machine = vm;
+        void closeNetwork.then(() => machine.destroy()).then(done, done);
+      } else void closeNetwork.then(done);
     };
 
     const noteMilestones = (found: Milestone[]) => {
@@ -100,6 +106,7 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
       if (m.type === "input") vm?.send(m.bytes);
       else if (m.type === "stop") end("stopped");
       else if (m.type === "reboot") vm?.reboot();
+      else if (m.type === "network") void network.then((n) => n?.update(m.update));
     };
     port.on("message", onHostMessage);
 
@@ -130,6 +137,13 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
           if (plan.restoreState) noteMilestones([timer.mark("until", `restored from ${plan.restoreState}`)].filter((m) => m !== undefined));
         },
       });
+      if (plan.network) {
+        const started = NetworkServices.start(vm, plan.network, (forwards) => post({ type: "forwards", forwards }), (line) => console.error(`amiboot: ${plan.name}: ${line}`));
+        network = started.catch((err: unknown) => {
+          end("error", err instanceof Ec2Error ? err : new Ec2Error("VmStartFailed", `the instance's network did not start: ${(err as Error).message}`, "workers.boot"));
+          return undefined;
+        });
+      }
       // The shim ran before the VM: its choice is the boot loader's banner.
       if (plan.pv) for (const b of Buffer.from(pvBanner(plan.pv), "latin1")) serialByte(b);
     } catch (err) {

@@ -1,5 +1,6 @@
 import { instanceStatus, STATE_CODES, type Instance, type InstanceState, type StateChange } from "../cloud/instances.js";
 import { Ec2Error } from "../errors.js";
+import type { MetadataOptions } from "../net/imds.js";
 import type { Handler } from "./call.js";
 import { blockDeviceMappings, boolParam, filters, intParam, listParam, stringParam, tagSpecifications } from "./query.js";
 
@@ -16,8 +17,22 @@ export const INSTANCE_ACTIONS: Record<string, Handler> = {
       userData: stringParam(params, "UserData", { op }),
       tags: tagsFor(params, "instance", op),
       volumeTags: tagsFor(params, "volume", op),
+      network: {
+        keyName: stringParam(params, "KeyName", { op }),
+        securityGroupIds: listParam(params, "SecurityGroupId", op),
+        securityGroupNames: listParam(params, "SecurityGroup", op),
+        subnetId: stringParam(params, "SubnetId", { op }),
+        availabilityZone: stringParam(params, "Placement.AvailabilityZone", { op }),
+        metadataOptions: metadataOptions(params, "MetadataOptions.", op),
+      },
     });
     return { reservationId: r.reservationId, ownerId: r.ownerId, groupSet: [], instancesSet: r.instances.map(instanceXml) };
+  },
+
+  ModifyInstanceMetadataOptions: (cloud, { accountId, region, params }) => {
+    const op = "ModifyInstanceMetadataOptions";
+    const i = cloud.instances.modifyMetadataOptions(accountId, region, stringParam(params, "InstanceId", { required: true, op })!, metadataOptions(params, "", op));
+    return { instanceId: i.instanceId, instanceMetadataOptions: metadataOptionsXml(i) };
   },
 
   DescribeInstances: (cloud, { accountId, region, params }) => {
@@ -110,16 +125,17 @@ function instanceXml(i: Instance): Record<string, unknown> {
     instanceId: i.instanceId,
     imageId: i.imageId,
     instanceState: stateXml(i.state),
-    privateDnsName: "",
-    dnsName: "",
+    privateDnsName: i.network?.privateDnsName ?? "",
+    dnsName: i.network && i.state === "running" ? i.network.publicIp : "",
     reason: i.stateReason?.message ?? "",
     amiLaunchIndex: i.launchIndex,
     productCodes: [],
     instanceType: i.instanceType,
     launchTime: i.launchTime,
-    placement: { availabilityZone: `${i.region}a`, tenancy: "default" },
+    placement: { availabilityZone: i.network?.availabilityZone ?? `${i.region}a`, tenancy: "default" },
     monitoring: { state: "disabled" },
-    groupSet: [],
+    groupSet: (i.network?.groups ?? []).map((g) => ({ groupId: g.id, groupName: g.name })),
+    ...networkXml(i),
     stateReason: i.stateReason ? { code: i.stateReason.code, message: i.stateReason.message } : undefined,
     architecture: i.architecture,
     rootDeviceType: i.rootDeviceType,
@@ -130,5 +146,56 @@ function instanceXml(i: Instance): Record<string, unknown> {
     virtualizationType: i.virtualizationType,
     hypervisor: "xen",
     tagSet: i.tags,
+  };
+}
+
+/** An instance's network fields: addresses (the public one only while it runs, as in EC2), key, subnet, interface. */
+function networkXml(i: Instance): Record<string, unknown> {
+  const n = i.network;
+  if (!n) return {};
+  const groups = n.groups.map((g) => ({ groupId: g.id, groupName: g.name }));
+  return {
+    keyName: n.keyName,
+    subnetId: n.subnetId,
+    vpcId: n.vpcId,
+    privateIpAddress: n.privateIp,
+    ipAddress: i.state === "running" ? n.publicIp : undefined,
+    sourceDestCheck: true,
+    networkInterfaceSet: [
+      {
+        networkInterfaceId: n.interfaceId,
+        subnetId: n.subnetId,
+        vpcId: n.vpcId,
+        description: "",
+        ownerId: i.ownerId,
+        status: "in-use",
+        macAddress: n.mac,
+        privateIpAddress: n.privateIp,
+        privateDnsName: n.privateDnsName,
+        sourceDestCheck: true,
+        groupSet: groups,
+        attachment: { attachmentId: `eni-attach-${n.interfaceId.slice(4)}`, deviceIndex: 0, status: "attached", attachTime: i.launchTime, deleteOnTermination: true },
+        ...(i.state === "running" ? { association: { publicIp: n.publicIp, publicDnsName: n.publicIp, ipOwnerId: "amazon" } } : {}),
+        privateIpAddressesSet: [{ privateIpAddress: n.privateIp, privateDnsName: n.privateDnsName, primary: true }],
+      },
+    ],
+    metadataOptions: metadataOptionsXml(i),
+  };
+}
+
+function metadataOptionsXml(i: Instance): Record<string, unknown> | undefined {
+  const o = i.network?.metadataOptions;
+  return o && { state: "applied", httpTokens: o.httpTokens, httpPutResponseHopLimit: o.httpPutResponseHopLimit, httpEndpoint: o.httpEndpoint, httpProtocolIpv6: "disabled", instanceMetadataTags: "disabled" };
+}
+
+/** `MetadataOptions.HttpTokens` etc. (RunInstances) or the bare names (ModifyInstanceMetadataOptions): only those given. */
+function metadataOptions(params: URLSearchParams, prefix: string, op: string): Partial<MetadataOptions> {
+  const tokens = stringParam(params, `${prefix}HttpTokens`, { op });
+  const endpoint = stringParam(params, `${prefix}HttpEndpoint`, { op });
+  const hops = intParam(params, `${prefix}HttpPutResponseHopLimit`, { op });
+  return {
+    ...(tokens !== undefined ? { httpTokens: tokens as MetadataOptions["httpTokens"] } : {}),
+    ...(endpoint !== undefined ? { httpEndpoint: endpoint as MetadataOptions["httpEndpoint"] } : {}),
+    ...(hops !== undefined ? { httpPutResponseHopLimit: hops } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import type { NetworkPlan } from "../net/network-plan.js";
 import path from "node:path";
 import { Ec2Error } from "../errors.js";
 import { isId } from "../ids.js";
@@ -38,6 +39,8 @@ export interface BootPlan {
   captureState?: string;
   /** PV only: what the shim chose on the root disk. */
   pv?: PvKernel;
+  /** The instance's network (NIC, addresses, metadata, port forwards); none for a plain boot. */
+  network?: NetworkPlan;
 }
 
 export type { DiskSpec, PvKernel };

@@ -5,6 +5,7 @@ import { Ec2Error } from "../errors.js";
 import type { BlockDevice } from "../volumes/block-device.js";
 import { openDisk } from "../volumes/open.js";
 import type { BootPlan, PvKernel } from "./plan.js";
+import { attachGuestNetwork, v86NetDevice, type AttachOptions, type GuestNetwork } from "./network.js";
 import { V86Disk } from "./v86-disk.js";
 
 const require = createRequire(import.meta.url);
@@ -71,6 +72,10 @@ export class Vm {
       // A restored machine's memory already holds the kernel: the state replaces what the BIOS and bzimage would set up.
       ...(plan.pv && !plan.restoreState ? pvOptions(plan.pv) : {}),
       ...(plan.restoreState ? { initial_state: { buffer: arrayBuffer(fs.readFileSync(plan.restoreState)) } } : {}),
+      // The instance's NIC on v86's own user-space stack; a restored state keeps the MAC it saved (else its network breaks).
+      ...(plan.network
+        ? { net_device: v86NetDevice({ nic: plan.network.nic, routerIp: plan.network.routerIp, vmIp: plan.network.privateIp }), preserve_mac_from_state_image: true }
+        : {}),
       memory_size: plan.memoryMiB * 1024 * 1024,
       vga_memory_size: 2 * 1024 * 1024,
       autostart: true,
@@ -84,6 +89,11 @@ export class Vm {
     emulator.add_listener("screen-set-size", ([w, h]) => hooks.screenSize(w, h));
     if (hooks.started) emulator.add_listener("emulator-started", () => hooks.started!());
     return new Vm(emulator, devices);
+  }
+
+  /** Takes over the machine's network (a plan with `network`): its services, and connections into the guest. */
+  attachNetwork(options: AttachOptions): Promise<GuestNetwork> {
+    return attachGuestNetwork(this.emulator as unknown as Parameters<typeof attachGuestNetwork>[0], options);
   }
 
   /** Resets the machine: the guest boots again; disks (instance store included) keep their data. */

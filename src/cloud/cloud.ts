@@ -1,3 +1,6 @@
+import { InstanceNetworks } from "./instance-network.js";
+import { KeyPairs } from "./key-pairs.js";
+import { SecurityGroups } from "./security-groups.js";
 import path from "node:path";
 import { Ec2Error } from "../errors.js";
 import { openDb, type Db } from "../store/db.js";
@@ -29,6 +32,8 @@ export class Cloud {
   readonly uploads: SnapshotUploads;
   readonly images: Images;
   readonly instances: Instances;
+  readonly keyPairs: KeyPairs;
+  readonly securityGroups: SecurityGroups;
 
   constructor(
     readonly home: string,
@@ -43,7 +48,10 @@ export class Cloud {
     this.snapshots = new Snapshots(this.db, this.volumes, this.tags);
     this.uploads = new SnapshotUploads(this.volumes, this.snapshots);
     this.images = new Images(this.db, this.volumes, this.snapshots, this.tags, path.join(home, "buckets"));
-    this.instances = new Instances(this.db, this.volumes, this.images, this.snapshots, this.tags, path.join(home, "consoles"), path.join(home, "states"), instanceOptions);
+    this.keyPairs = new KeyPairs(this.db, this.tags);
+    this.securityGroups = new SecurityGroups(this.db, this.tags, (groupId) => this.instances.rulesChanged(groupId));
+    const networks = new InstanceNetworks(this.db, this.keyPairs, this.securityGroups);
+    this.instances = new Instances(this.db, this.volumes, this.images, this.snapshots, this.tags, networks, path.join(home, "consoles"), path.join(home, "states"), instanceOptions);
   }
 
   /**

@@ -344,6 +344,12 @@ export class Images {
   }
 
   /** The images (not deregistered) whose mappings use a snapshot: it must not be deleted under them. */
+  /** An image by id, whoever owns it and whatever its state (for the control plane's own use). */
+  find(imageId: string): Image | undefined {
+    const row = this.db.prepare("select * from images where id = ?").get(imageId) as Row | undefined;
+    return row && this.toImage(row);
+  }
+
   /** When an instance of the image was last launched (DescribeImageAttribute lastLaunchedTime). */
   lastLaunched(imageId: string): string | undefined {
     return (this.db.prepare("select max(launch_time) from instances where image_id = ?").pluck().get(imageId) as string | null) ?? undefined;

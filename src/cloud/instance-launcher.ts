@@ -8,6 +8,7 @@ import { writeFileAtomically } from "../durable-file.js";
 import { Ec2Error } from "../errors.js";
 import { ConsoleTail } from "../pool/console-tail.js";
 import { BootPool, type BootRun } from "../pool/pool.js";
+import type { NetworkPlan, NetworkUpdate } from "../net/network-plan.js";
 import type { DiskSpec } from "../volumes/open.js";
 import type { BootSource, StateReason } from "./instance-records.js";
 import type { VmEnd } from "./instance-lifecycle.js";
@@ -89,8 +90,13 @@ export class InstanceLauncher {
     return live && [...live.milestones];
   }
 
-  /** Queues a VM for the instance; it boots when a slot is free. */
-  boot(id: string, source: BootSource, state: WarmState = {}): void {
+  /**
+   * Queues a VM for the instance; it boots when a slot is free, on its
+   * network when it has one. `consoleUserData`: the UserData is also typed on
+   * the serial console at the input marker (opt-in, for images without a
+   * network driver; the metadata service serves it either way).
+   */
+  boot(id: string, source: BootSource, state: WarmState = {}, extra: { network?: () => NetworkPlan | undefined; consoleUserData?: boolean } = {}): void {
     let end!: () => void;
     const ended = new Promise<void>((resolve) => (end = resolve));
     const live: Live = { console: new ConsoleTail(), milestones: [], ended, end };
@@ -110,6 +116,9 @@ export class InstanceLauncher {
           until: this.options.marker,
           keepRunning: true,
         }, state, planDirs(this.home));
+        // Built as the VM starts, so rules changed while it queued are in it.
+        const network = extra.network?.();
+        if (network) plan.network = network;
         if (live.intent || this.closed) throw new Ec2Error("BootAborted", "the instance was ended before its VM started", "cloud.boot");
         run = (this.pool ??= new BootPool({ maxThreads: this.options.maxInstances })).boot(plan);
       } catch (err) {
@@ -132,10 +141,16 @@ export class InstanceLauncher {
       });
       run.on("console", (bytes) => {
         live.console.push(bytes);
-        if (source.userData && lines.push(bytes).some((l) => l.includes(this.options.inputMarker))) {
+        if (extra.consoleUserData && source.userData && lines.push(bytes).some((l) => l.includes(this.options.inputMarker))) {
           // UserData reaches the guest as input on its serial console.
           const data = Buffer.from(source.userData, "base64");
           run.send(data.at(-1) === 0x0a ? data : Buffer.concat([data, Buffer.from("\n")]));
+        }
+      });
+      // A host port that cannot listen is the instance's news, on its console; the instance runs on.
+      run.on("forwards", (forwards) => {
+        for (const f of forwards) {
+          if (f.state === "failed") live.console.push(Buffer.from(`\r\namiboot: host ${f.hostAddress}:${f.hostPort} -> guest port ${f.guestPort} is not reachable: ${f.reason ?? "unknown reason"}\r\n`));
         }
       });
       void run.result.then((result) => {
@@ -157,6 +172,11 @@ export class InstanceLauncher {
   /** Resets a running VM's machine; its disks, instance store included, keep their data. */
   reboot(id: string): void {
     this.live.get(id)?.run?.reboot();
+  }
+
+  /** A running VM's new rules or metadata options (no-op without a VM). */
+  network(id: string, update: NetworkUpdate): void {
+    this.live.get(id)?.run?.network(update);
   }
 
   /** Types bytes on a running VM's serial console; false when it has no VM running. */

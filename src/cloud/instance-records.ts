@@ -1,3 +1,4 @@
+import type { MetadataOptions } from "../net/imds.js";
 import type { Milestone } from "../boot/timer.js";
 import type { Db } from "../store/db.js";
 import type { DiskSpec } from "../volumes/open.js";
@@ -20,6 +21,18 @@ export const INSTANCE_FILTERS: Record<string, (i: Instance) => (string | undefin
   "virtualization-type": (i) => [i.virtualizationType],
   architecture: (i) => [i.architecture],
   "owner-id": (i) => [i.ownerId],
+  "availability-zone": (i) => [i.network?.availabilityZone],
+  "key-name": (i) => [i.network?.keyName],
+  "subnet-id": (i) => [i.network?.subnetId],
+  "vpc-id": (i) => [i.network?.vpcId],
+  "private-ip-address": (i) => [i.network?.privateIp],
+  "ip-address": (i) => [i.network?.publicIp],
+  "private-dns-name": (i) => [i.network?.privateDnsName],
+  "network-interface.mac-address": (i) => [i.network?.mac],
+  "instance.group-id": (i) => i.network?.groups.map((g) => g.id) ?? [],
+  "instance.group-name": (i) => i.network?.groups.map((g) => g.name) ?? [],
+  "metadata-options.http-tokens": (i) => [i.network?.metadataOptions.httpTokens],
+  "metadata-options.http-endpoint": (i) => [i.network?.metadataOptions.httpEndpoint],
 };
 
 /** States whose instance has (or is about to have, or is ending) a VM. */
@@ -37,6 +50,22 @@ export interface AttachedDevice {
   deleteOnTermination?: boolean;
   virtualName?: string;
   attachTime: string;
+}
+
+/** An instance's network identity (instance-network.ts gives it at launch). */
+export interface InstanceNetwork {
+  mac: string;
+  privateIp: string;
+  privateDnsName: string;
+  publicIp: string;
+  interfaceId: string;
+  subnetId: string;
+  vpcId: string;
+  availabilityZone: string;
+  keyName?: string;
+  publicKey?: string;
+  groups: { id: string; name: string }[];
+  metadataOptions: MetadataOptions;
 }
 
 export interface Instance {
@@ -59,6 +88,8 @@ export interface Instance {
   /** The milestones of the current (or last) boot, from the boot timer; `until` is the user-space marker. */
   milestones: Milestone[];
   tags: Tag[];
+  /** Absent for instances launched before amiboot gave instances a network. */
+  network?: InstanceNetwork;
 }
 
 /** What RunInstances stores for one new instance (it starts pending): its facts, the disks it boots and its UserData. */

@@ -8,7 +8,9 @@ import { resolveMappings, type BlockDeviceMapping } from "./block-device-mapping
 import { filterPredicate, type Filter } from "./filters.js";
 import type { Image, Images } from "./images.js";
 import { InstanceEvents, waitForInstance, type InstanceEventMap, type InstanceGoal, type InstanceListener, type WaitOptions } from "./instance-events.js";
-import { InstanceLauncher } from "./instance-launcher.js";
+import { InstanceLauncher, type WarmState } from "./instance-launcher.js";
+import type { InstanceNetworks, LaunchNetworkRequest } from "./instance-network.js";
+import { checkOptions, type MetadataOptions } from "../net/imds.js";
 import { InstanceLifecycle, LAUNCH_STATE, type LifecycleEvent, type StateChange } from "./instance-lifecycle.js";
 import { instancesOptions, type InstancesOptions } from "./instance-options.js";
 import { INSTANCE_FILTERS, InstanceRecords, type AttachedDevice, type Instance, type NewInstance } from "./instance-records.js";
@@ -32,6 +34,7 @@ export interface RunInstancesRequest {
   tags: Tag[];
   /** TagSpecifications of resource type `volume`: every EBS volume the launch creates gets them. */
   volumeTags?: Tag[];
+  network?: LaunchNetworkRequest;
 }
 
 export interface CreateImageRequest {
@@ -48,6 +51,8 @@ const USER_DATA_MAX = 16 * 1024;
 const CONSOLE_INPUT_MAX = 4096;
 /** Tag an instance at launch with this key (value "true") for a warm launch. */
 export const WARM_TAG = "amiboot:warm";
+/** Tag an instance at launch with this key (value "true") to have its UserData typed on its serial console too. */
+export const CONSOLE_USER_DATA_TAG = "amiboot:console-user-data";
 
 /**
  * Instances, the facade the API calls: EC2's checks of RunInstances and the
@@ -69,6 +74,7 @@ export class Instances {
     private readonly images: Images,
     private readonly snapshots: Snapshots,
     private readonly tags: Tags,
+    private readonly networks: InstanceNetworks,
     consoleDir: string,
     stateDir: string,
     options: Partial<InstancesOptions> = {},
@@ -134,6 +140,7 @@ export class Instances {
       rootKind: image.rootDeviceType,
       op,
     });
+    const network = this.networks.prepare(caller, region, r.network ?? { securityGroupIds: [], securityGroupNames: [] }, op);
     const bundleManifest = image.rootDeviceType === "instance-store" ? this.images.manifestPath(image.imageLocation!) : undefined;
     const bundleSize = bundleManifest ? readManifest(bundleManifest).size : undefined;
 
@@ -153,6 +160,7 @@ export class Instances {
         created.push({ ...launchFacts(image, caller, region), id: newId("i"), reservationId, instanceType, launchIndex: i, devices, disks: attached.disks, memoryMiB, ...(userData ? { userData } : {}), launchTime: now });
       }
       this.records.insert(created, LAUNCH_STATE, () => {
+        this.networks.assign(created.map((c) => c.id), network);
         if (r.tags.length > 0) this.tags.set(created.map((c) => c.id), r.tags, op);
         if (volumeTags.length > 0) this.tags.set(created.flatMap((c) => volumeIds(c.devices)), volumeTags, op);
       });
@@ -161,7 +169,8 @@ export class Instances {
       throw err;
     }
     const warm = r.tags.some((t) => t.key === WARM_TAG && t.value !== "false");
-    for (const c of created) this.launcher.boot(c.id, this.records.bootSource(c.id), warm ? this.launcher.warmState(image.imageId, memoryMiB, c.disks) : {});
+    const consoleUserData = r.tags.some((t) => t.key === CONSOLE_USER_DATA_TAG && t.value !== "false");
+    for (const c of created) this.bootVm(c.id, warm ? this.launcher.warmState(image.imageId, memoryMiB, c.disks) : {}, consoleUserData);
     return { reservationId, ownerId: caller, instances: created.map((c) => this.get(caller, region, c.id, op)) };
   }
 
@@ -308,6 +317,32 @@ export class Instances {
     return ids.filter((id) => existing.has(id));
   }
 
+  /** ModifyInstanceMetadataOptions: kept with the instance, and applied at once to its running VM. */
+  modifyMetadataOptions(caller: string, region: string, id: string, patch: Partial<MetadataOptions>): Instance {
+    const op = "ModifyInstanceMetadataOptions";
+    const i = this.get(caller, region, id, op);
+    if (!i.network) throw new Ec2Error("IncorrectInstanceState", `The instance '${id}' has no network (launched before amiboot gave instances one).`, op);
+    if (i.state === "terminated") throw new Ec2Error("IncorrectInstanceState", `The instance '${id}' is not in a state from which it can be modified (terminated).`, op);
+    let options: MetadataOptions;
+    try {
+      options = checkOptions({ ...i.network.metadataOptions, ...patch });
+    } catch (err) {
+      throw err instanceof Ec2Error ? new Ec2Error(err.code, err.message, op) : err;
+    }
+    this.networks.setMetadataOptions(id, options);
+    this.launcher.network(id, { metadataOptions: options });
+    return this.get(caller, region, id, op);
+  }
+
+  /** A security group's rules changed: the running instances in it get their new port forwards. */
+  rulesChanged(groupId: string): void {
+    for (const id of this.networks.usingGroup(groupId)) {
+      const i = this.records.byId(id);
+      const network = i && this.networks.of(id, i.region);
+      if (network && this.launcher.has(id)) this.launcher.network(id, { forwards: this.networks.forwards(network) });
+    }
+  }
+
   /** After a server that stopped without ending its VMs: their instances stop (EBS) or terminate (instance store). */
   recover(): void {
     for (const i of this.records.active()) this.move(i.instanceId, { type: "recover" }, "cloud.recover");
@@ -323,8 +358,22 @@ export class Instances {
   /** A stopped instance starts: pending, and its VM queued for a boot slot. */
   private startVm(id: string, op: string): StateChange {
     const change = this.move(id, { type: "start" }, op);
-    if (change.previous === "stopped") this.launcher.boot(id, this.records.bootSource(id));
+    if (change.previous === "stopped") this.bootVm(id, {}, false);
     return change;
+  }
+
+  /** Queues the instance's VM, with its network as it is when the VM starts. */
+  private bootVm(id: string, state: WarmState, consoleUserData: boolean): void {
+    const source = this.records.bootSource(id);
+    const network = () => {
+      const i = this.records.byId(id);
+      const n = i && this.networks.of(id, i.region);
+      if (!i || !n) return undefined;
+      const image = this.images.find(i.imageId);
+      const manifestPath = image?.rootDeviceType === "instance-store" && image.imageLocation ? image.imageLocation : undefined;
+      return this.networks.plan(i, n, { ...(source.userData ? { userData: source.userData } : {}), ...(manifestPath ? { manifestPath } : {}) });
+    };
+    this.launcher.boot(id, source, state, { network, consoleUserData });
   }
 
   /** The lifecycle's move; entering terminated releases the volumes. */
@@ -359,7 +408,8 @@ export class Instances {
   /** A running (or queued) VM's milestones are the live ones. */
   private withLive(i: Instance): Instance {
     const live = this.launcher.milestones(i.instanceId);
-    return live ? { ...i, milestones: live } : i;
+    const network = this.networks.of(i.instanceId, i.region);
+    return { ...i, ...(live ? { milestones: live } : {}), ...(network ? { network } : {}) };
   }
 }
 

@@ -7,6 +7,7 @@ import { defined } from "../defined.js";
 import type { BootPlan } from "../boot/plan.js";
 import type { Milestone } from "../boot/timer.js";
 import { Ec2Error } from "../errors.js";
+import type { NetworkUpdate, PortForwardStatus } from "../net/network-plan.js";
 import {
   SUCCESSFUL_OUTCOMES,
   type BootOutcome,
@@ -56,6 +57,7 @@ export interface BootRunEvents {
   console: [bytes: Uint8Array];
   milestone: [milestone: Milestone];
   "state-saved": [saved: { path: string; bytes: number; ms: number }];
+  forwards: [forwards: PortForwardStatus[]];
 }
 
 export function poolOptions(input: Partial<BootPoolOptions> = {}): BootPoolOptions {
@@ -141,6 +143,9 @@ export class BootRun extends EventEmitter<BootRunEvents> {
           case "state-saved":
             this.emit("state-saved", { path: m.path, bytes: m.bytes, ms: m.ms });
             break;
+          case "forwards":
+            this.emit("forwards", m.forwards);
+            break;
           case "end":
             resolve(m.report);
             break;
@@ -175,6 +180,11 @@ export class BootRun extends EventEmitter<BootRunEvents> {
   /** Resets the machine: the guest boots again with the same disks (instance-store data kept). */
   reboot(): void {
     this.port.postMessage({ type: "reboot" } satisfies HostMessage);
+  }
+
+  /** Changes a running VM's network: its port forwards, its metadata options. */
+  network(update: NetworkUpdate): void {
+    this.port.postMessage({ type: "network", update } satisfies HostMessage);
   }
 
   /** Ends the VM cleanly; the boot ends with outcome "stopped". */

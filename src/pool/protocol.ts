@@ -2,6 +2,7 @@ import type { MessagePort } from "node:worker_threads";
 import type { BootPlan } from "../boot/plan.js";
 import type { Milestone } from "../boot/timer.js";
 import type { Ec2ErrorShape } from "../errors.js";
+import type { NetworkUpdate, PortForwardStatus } from "../net/network-plan.js";
 
 /** What the pool hands a worker: the plan and the port the console flows over. */
 export interface BootTask {
@@ -32,7 +33,9 @@ export type WorkerMessage =
   | { type: "milestone"; milestone: Milestone }
   /** The machine's state was saved for warm launches. */
   | { type: "state-saved"; path: string; bytes: number; ms: number }
+  /** The host listeners of the instance's port forwards, whenever one opens, fails or closes. */
+  | { type: "forwards"; forwards: PortForwardStatus[] }
   | { type: "end"; report: WorkerReport };
 
 /** Host -> worker. */
-export type HostMessage = { type: "input"; bytes: Uint8Array } | { type: "stop" } | { type: "reboot" };
+export type HostMessage = { type: "input"; bytes: Uint8Array } | { type: "stop" } | { type: "reboot" } | { type: "network"; update: NetworkUpdate };

@@ -84,6 +84,51 @@ const MIGRATIONS: string[] = [
      milestones text not null
    );
    create index instances_owner on instances(region, owner_id);`,
+  // The network: key pairs (public keys only), security groups and their ingress rules, and each instance's
+  // network identity (MAC, addresses, subnet, groups, key, metadata options), stable across stop and start.
+  `create table key_pairs (
+     id text primary key,
+     region text not null,
+     owner_id text not null references accounts(id),
+     name text not null,
+     key_type text not null,
+     fingerprint text not null,
+     public_key text not null,
+     created_at text not null,
+     unique (region, owner_id, name)
+   );
+   create table security_groups (
+     id text primary key,
+     region text not null,
+     owner_id text not null references accounts(id),
+     vpc_id text not null,
+     name text not null,
+     description text not null,
+     created_at text not null,
+     unique (region, owner_id, vpc_id, name)
+   );
+   create table security_group_rules (
+     group_id text not null references security_groups(id) on delete cascade,
+     protocol text not null,
+     from_port integer not null,
+     to_port integer not null,
+     source text not null,
+     primary key (group_id, protocol, from_port, to_port, source)
+   );
+   create table instance_networks (
+     instance_id text primary key references instances(id),
+     mac text not null unique,
+     private_ip text not null,
+     public_ip text not null,
+     interface_id text not null,
+     subnet_id text not null,
+     vpc_id text not null,
+     zone text not null,
+     key_name text,
+     public_key text,
+     groups text not null,
+     metadata_options text not null
+   );`,
 ];
 
 export type Db = Database.Database;
