@@ -37,12 +37,12 @@ beforeAll(async () => {
 });
 afterAll(() => endpoint.dispose());
 
-/** The guest's shell runs this (typed on its console as UserData): it writes a mark to /dev/sdb once, and says whether it found one. */
+/** UserData (a `#!` script the sample image's cloud-init stand-in fetches from IMDS and runs at every boot): it writes a mark to /dev/sdb once, and says whether it found one. */
 const PERSIST_SCRIPT = [
   "if dd if=/dev/sdb bs=16 count=1 2>/dev/null | grep -q AMIBOOT-PERSIST; then echo FOUND-$((40+2)); else",
   "printf AMIBOOT-PERSIST | dd of=/dev/sdb conv=fsync 2>/dev/null && echo WROTE-$((40+2)); fi",
 ].join(" ");
-const userData = Buffer.from(`${PERSIST_SCRIPT}\n`).toString("base64");
+const userData = Buffer.from(`#!/bin/sh\n${PERSIST_SCRIPT}\n`).toString("base64");
 
 async function registerEbs(file: string, name: string, virtualizationType: "hvm" | "paravirtual" = "hvm"): Promise<string> {
   const snap = endpoint.cloud.snapshots.importDisk(owner.accountId, "us-east-1", file).snapshotId;
