@@ -156,7 +156,7 @@ const BOOT = {
   DependencyViolation: REFUSED,
   CannotDelete: REFUSED,
   InsufficientFreeAddressesInSubnet: REFUSED,
-  InsufficientInstanceCapacity: REFUSED,
+  InsufficientInstanceCapacity: SERVER,
 } as const satisfies Record<string, CodeInfo>;
 
 /** The `amiboot` command and the bench as clients (cli/, benchmark/). */

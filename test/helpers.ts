@@ -46,3 +46,33 @@ export function serveProcess(env: NodeJS.ProcessEnv): Promise<{ server: ChildPro
     server.on("exit", () => reject(new Error(`serve exited: ${out}`)));
   });
 }
+
+/**
+ * An environment for AWS clients (the aws CLI, boto3) with nothing of the
+ * user's: no AWS_PROFILE, no ~/.aws, no pyenv; its HOME and empty AWS config
+ * files are made under `dir`.
+ */
+export function awsClientEnv(dir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  fs.mkdirSync(path.join(dir, "home"), { recursive: true });
+  for (const f of ["aws-config", "aws-credentials"]) if (!fs.existsSync(path.join(dir, f))) fs.writeFileSync(path.join(dir, f), "");
+  return {
+    PATH: "/usr/bin:/bin",
+    HOME: path.join(dir, "home"),
+    LANG: "C.UTF-8",
+    AWS_CONFIG_FILE: path.join(dir, "aws-config"),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(dir, "aws-credentials"),
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_PAGER: "",
+    AWS_MAX_ATTEMPTS: "1",
+    ...extra,
+  };
+}
+
+/** Runs a program without blocking the event loop (an in-process endpoint answers meanwhile). */
+export function runProgram(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(file, args, { env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}

@@ -6,6 +6,8 @@
 #   python3-boto3, awscli  the Python clients test/integration/python-clients.test.ts drives
 #                          (by absolute path: /usr/bin/python3, /usr/bin/aws)
 #   chromium               renders the benchmark's HTML report headless
+#   openssh-client         ssh and ssh-keygen: test/integration/ssh-workflow.test.ts logs in
+#                          to an instance; test/unit/key-pairs.test.ts reads the keys back
 #
 # AMIBOOT_TEST_NO_INSTALL=1 skips the install (the tests that need a missing
 # package then fail, naming it).
@@ -19,6 +21,7 @@ missing=()
 /usr/bin/python3 -c "import boto3" 2>/dev/null || missing+=(python3-boto3)
 [ -x /usr/bin/aws ] || missing+=(awscli)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+{ [ -x /usr/bin/ssh ] && [ -x /usr/bin/ssh-keygen ]; } || missing+=(openssh-client)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

@@ -1,11 +1,10 @@
-import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Credentials } from "../../src/cloud/accounts.js";
 import type { Cloud } from "../../src/cloud/cloud.js";
 import { TestEndpoint } from "../ec2.js";
-import { image, ROOT, tempDir } from "../helpers.js";
+import { awsClientEnv, image, ROOT, runProgram, tempDir } from "../helpers.js";
 
 /**
  * amiboot's EC2 endpoint driven by the Python clients Debian ships
@@ -31,44 +30,14 @@ beforeAll(async () => {
   owner = cloud.accounts.defaultAccount();
   other = cloud.accounts.create();
   snapshotId = cloud.snapshots.importDisk(owner.accountId, "us-east-1", image("mbr.img")).snapshotId;
-  fs.mkdirSync(path.join(dir, "home"));
-  fs.writeFileSync(path.join(dir, "aws-config"), "");
-  fs.writeFileSync(path.join(dir, "aws-credentials"), "");
 });
 afterAll(async () => {
   await endpoint.dispose();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** An environment with nothing of the user's: no AWS_PROFILE, no ~/.aws, no pyenv. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  return {
-    PATH: "/usr/bin:/bin",
-    HOME: path.join(dir, "home"),
-    LANG: "C.UTF-8",
-    AWS_CONFIG_FILE: path.join(dir, "aws-config"),
-    AWS_SHARED_CREDENTIALS_FILE: path.join(dir, "aws-credentials"),
-    AWS_EC2_METADATA_DISABLED: "true",
-    AWS_PAGER: "",
-    AWS_MAX_ATTEMPTS: "1",
-    ...extra,
-  };
-}
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a program without blocking the event loop: the endpoint answers from this process. */
-function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env, timeout: 90_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cleanEnv = (extra: Record<string, string>) => awsClientEnv(dir, extra);
+const run = runProgram;
 
 /** `aws ec2 ARGS` as the owner (or another account), JSON output. */
 async function aws(args: string[], who: Credentials = owner, region = "us-east-1"): Promise<Run & { json?: any }> {

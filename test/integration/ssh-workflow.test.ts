@@ -1,11 +1,11 @@
 import Database from "better-sqlite3";
-import { execFile, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Accounts } from "../../src/cloud/accounts.js";
-import { image, runCli, serveProcess, tempDir } from "../helpers.js";
+import { awsClientEnv, image, runCli, runProgram, serveProcess, tempDir, type CliResult } from "../helpers.js";
 
 /**
  * The user's real workflow, with unchanged clients: Debian's aws CLI creates
@@ -26,41 +26,17 @@ beforeAll(async () => {
   const db = new Database(path.join(home, "amiboot.sqlite"), { readonly: true, fileMustExist: true });
   keys = new Accounts(db).defaultAccount();
   db.close();
-  fs.mkdirSync(path.join(dir, "client-home"));
-  fs.writeFileSync(path.join(dir, "aws-config"), "");
-  fs.writeFileSync(path.join(dir, "aws-credentials"), "");
 });
-afterAll(() => {
+afterAll(async () => {
+  const exited = new Promise((resolve) => server.once("exit", resolve));
   server.kill();
+  await exited;
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(file: string, args: string[], extraEnv: Record<string, string> = {}, timeout = 90_000): Promise<Run> {
-  const clean = {
-    PATH: "/usr/bin:/bin",
-    HOME: path.join(dir, "client-home"),
-    LANG: "C.UTF-8",
-    AWS_CONFIG_FILE: path.join(dir, "aws-config"),
-    AWS_SHARED_CREDENTIALS_FILE: path.join(dir, "aws-credentials"),
-    AWS_EC2_METADATA_DISABLED: "true",
-    AWS_PAGER: "",
-    AWS_MAX_ATTEMPTS: "1",
-    AWS_ACCESS_KEY_ID: keys.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
-    ...extraEnv,
-  };
-  return new Promise((resolve) => {
-    execFile(file, args, { env: clean, timeout, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+type Run = CliResult;
+const run = (file: string, args: string[], timeout = 90_000) =>
+  runProgram(file, args, awsClientEnv(path.join(dir, "client"), { AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey }), timeout);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function aws(...args: string[]): Promise<Run & { json?: any }> {
@@ -70,7 +46,7 @@ async function aws(...args: string[]): Promise<Run & { json?: any }> {
 
 const keyFile = path.join(dir, "laptop.pem");
 const ssh = (address: string, ...command: string[]) =>
-  run("/usr/bin/ssh", ["-i", keyFile, "-p", "10022", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20", `root@${address}`, ...command], {}, 60_000);
+  run("/usr/bin/ssh", ["-i", keyFile, "-p", "10022", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20", `root@${address}`, ...command], 60_000);
 
 /** Whether something listens on the host at address:port. */
 function listening(address: string, port: number): Promise<boolean> {

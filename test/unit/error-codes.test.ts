@@ -9,6 +9,7 @@ const codes = Object.keys(ERROR_CODES) as ErrorCode[];
 /** The server's own faults: damaged stored data, host I/O, a broken install or worker, an unavailable service. */
 const SERVER_FAULTS = [
   "InternalError",
+  "InsufficientInstanceCapacity",
   "DiskIOError",
   "InvalidSnapshot.Corrupt",
   "ResourceBusy",
