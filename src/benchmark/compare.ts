@@ -7,7 +7,8 @@
  */
 import type { BenchResults } from "./results.js";
 import { overlaps, summarize, TARGET_LEVEL, type Interval } from "./stats.js";
-import { percent, seconds, terminalText, textTable, times } from "./report.js";
+import { textTable } from "../text-table.js";
+import { percent, seconds, terminalText, times } from "./report-text.js";
 
 export interface CaseChange {
   id: string;
@@ -94,7 +95,7 @@ export function compareText(cmp: Comparison): string {
       ci(c.new.n, c.new.ci),
       c.changed ? c.verdict : "within noise",
     ]);
-    out.push(textTable(head, rows, head.map((_, i) => i > 0 && i < 6)));
+    out.push(textTable(head, rows, { right: head.map((_, i) => i > 0 && i < 6), rule: true }));
     const moved = cmp.cases.filter((c) => c.changed);
     const summary = moved.length
       ? `${moved.length} of ${cmp.cases.length} cases moved beyond noise: ${moved.filter((c) => c.verdict === "slower").length} slower, ${moved.filter((c) => c.verdict === "faster").length} faster.`

@@ -1,4 +1,5 @@
 import { Ec2Error } from "../errors.js";
+import { textTable } from "../text-table.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { errorLine } from "./output.js";
 
@@ -42,11 +43,9 @@ export function errorShape(err: unknown): { code: string; message: string } {
   return { code: "InternalError", message };
 }
 
-/** Columns padded to their widest cell. */
+/** Columns padded to their widest cell (the CLI's lists). */
 export function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
-  return [fmt(head), ...rows.map(fmt)].join("\n") + "\n";
+  return textTable(head, rows) + "\n";
 }
 
 export function mib(bytes: number): string {

@@ -48,6 +48,11 @@ const keyFile = path.join(dir, "laptop.pem");
 const ssh = (address: string, ...command: string[]) =>
   run("/usr/bin/ssh", ["-i", keyFile, "-p", "10022", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20", `root@${address}`, ...command], 60_000);
 
+/** The instance's serial console (GetConsoleOutput: the running VM's). */
+async function consoleOf(id: string): Promise<string> {
+  return (await runCli(["console", id, "--endpoint", endpoint], { env, nodeFlags: [] })).stdout;
+}
+
 /** Whether something listens on the host at address:port. */
 function listening(address: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -105,14 +110,42 @@ describe("run-instances --key-name --user-data, then ssh in (aws CLI, OpenSSH)",
     const fromGuest = await ssh(address, "wget -q -O - http://169.254.169.254/latest/meta-data/instance-id");
     expect(fromGuest.stdout).toBe(id);
 
+    // The guest's NIC has the instance's MAC and its DHCP lease the instance's private IP.
+    const mac = described.NetworkInterfaces[0].MacAddress as string;
+    expect(await consoleOf(id)).toContain(`AMIBOOT-NET-READY ip=${described.PrivateIpAddress} mac=${mac}`);
+
+    // IMDSv2 required: a request without a token is refused (401), one with a token is answered; disabled: no answer.
+    const imds = "wget -q -O - http://169.254.169.254/latest/meta-data/instance-id";
+    const withToken = `t=$(printf 'PUT /latest/api/token HTTP/1.0\\r\\nX-aws-ec2-metadata-token-ttl-seconds: 60\\r\\n\\r\\n' | nc 169.254.169.254 80 | sed -n '/^\\r*$/,$p' | tr -d '\\r\\n'); wget -q -O - --header "X-aws-ec2-metadata-token: $t" http://169.254.169.254/latest/meta-data/instance-id`;
+    expect((await aws("modify-instance-metadata-options", "--instance-id", id, "--http-tokens", "required")).json.InstanceMetadataOptions).toMatchObject({ HttpTokens: "required", HttpEndpoint: "enabled" });
+    const refused = await ssh(address, `${imds} 2>&1; echo rc=$?`);
+    expect(refused.stdout).toMatch(/401 Unauthorized[\s\S]*rc=1/);
+    expect((await ssh(address, withToken)).stdout).toBe(id);
+    expect((await aws("modify-instance-metadata-options", "--instance-id", id, "--http-endpoint", "disabled")).code).toBe(0);
+    expect((await ssh(address, `${imds} 2>&1; echo rc=$?`)).stdout).toMatch(/rc=1\n$/);
+    expect((await aws("modify-instance-metadata-options", "--instance-id", id, "--http-endpoint", "enabled", "--http-tokens", "optional")).code).toBe(0);
+    expect((await ssh(address, imds)).stdout).toBe(id);
+
     // amiboot ssh finds the address, port and key by itself (the key file named after KeyName, here).
     const viaAmiboot = await runCli(["ssh", id, "-i", keyFile, "--print", "--endpoint", endpoint], { env, nodeFlags: [] });
     expect(viaAmiboot.stdout).toContain(`-p 10022`);
     expect(viaAmiboot.stdout).toContain(`root@${address}`);
 
-    // Revoking the rule closes the host port; terminating keeps it closed.
+    // Revoking the rule closes the host port, and ssh is refused.
     expect((await aws("revoke-security-group-ingress", "--group-name", "default", "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")).code).toBe(0);
     await vi.waitFor(async () => expect(await listening(address, 10022)).toBe(false), { timeout: 10_000, interval: 200 });
+    expect((await ssh(address, "true")).stderr).toContain("Connection refused");
+
+    // Stop and start keep the private IP and the MAC: the guest gets them again.
+    expect((await aws("stop-instances", "--instance-ids", id)).code).toBe(0);
+    expect((await aws("wait", "instance-stopped", "--instance-ids", id)).code).toBe(0);
+    expect((await aws("start-instances", "--instance-ids", id)).code).toBe(0);
+    expect((await aws("wait", "instance-running", "--instance-ids", id)).code).toBe(0);
+    const again = (await aws("describe-instances", "--instance-ids", id)).json.Reservations[0].Instances[0];
+    expect([again.PrivateIpAddress, again.NetworkInterfaces[0].MacAddress, again.PublicIpAddress]).toEqual([described.PrivateIpAddress, mac, address]);
+    await vi.waitFor(async () => expect((await consoleOf(id)).split(`AMIBOOT-NET-READY ip=${described.PrivateIpAddress} mac=${mac}`).length).toBe(2), { timeout: 120_000, interval: 1_000 });
+
+    // Terminating keeps the port closed.
     expect((await aws("terminate-instances", "--instance-ids", id)).code).toBe(0);
     expect((await aws("wait", "instance-terminated", "--instance-ids", id)).code).toBe(0);
     expect(await listening(address, 10022)).toBe(false);
