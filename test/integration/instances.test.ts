@@ -148,7 +148,7 @@ describe("instances through the EC2 API", () => {
     expect(await ec2Error(ec2.send(new StartInstancesCommand({ InstanceIds: [id] })))).toMatchObject({ name: "IncorrectInstanceState" });
     // The console of an ended instance is still there.
     expect(await consoleText(id)).toContain("FOUND-42");
-  });
+  }, 360_000);
 
   it("runs an instance-store image: stop refused, reboot keeps ephemeral data, terminate", async () => {
     const bucket = path.join(endpoint.home, "buckets", "bundles");

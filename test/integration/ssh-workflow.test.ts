@@ -149,5 +149,5 @@ describe("run-instances --key-name --user-data, then ssh in (aws CLI, OpenSSH)",
     expect((await aws("terminate-instances", "--instance-ids", id)).code).toBe(0);
     expect((await aws("wait", "instance-terminated", "--instance-ids", id)).code).toBe(0);
     expect(await listening(address, 10022)).toBe(false);
-  });
+  }, 360_000);
 });
