@@ -12,6 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Ec2Server } from "../src/api/server.js";
+import { quantile } from "../src/benchmark/stats.js";
 import { Cloud } from "../src/cloud/cloud.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
@@ -33,7 +34,6 @@ cloud.db.transaction(() => {
 const server = await Ec2Server.start(cloud, { port: 0 });
 const client = () => new EC2Client({ endpoint: server.url, region: "us-east-1", credentials: { accessKeyId: owner.accessKeyId, secretAccessKey: owner.secretAccessKey }, maxAttempts: 1 });
 
-const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 const ec2 = client();
 await ec2.send(new DescribeImagesCommand({ Owners: ["self"], Filters: [{ Name: "name", Values: ["img-1"] }] })); // warm up
 const lat: number[] = [];

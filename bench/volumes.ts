@@ -18,6 +18,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import Benchmark from "benchmark";
+import { textTable } from "../src/text-table.js";
 import { createBundle, unbundle } from "../src/volumes/bundle.js";
 import { CHUNK_SIZE } from "../src/volumes/chunk-store.js";
 import { EbsVolume } from "../src/volumes/ebs-volume.js";
@@ -193,10 +194,9 @@ for (const mib of [32, 256, Math.min(1024, sizeMiB)]) {
 }
 
 console.log("\nVolume layer (one run, this machine)\n");
-for (const f of figures) console.log(`${f.figure.padEnd(66)} ${f.value.toFixed(3).padStart(8)}  goal ${f.goal.padEnd(8)} ${f.detail}`);
+console.log(textTable(["figure", "value", "goal", "detail"], figures.map((f) => [f.figure, f.value.toFixed(3), f.goal, f.detail]), { right: [false, true], rule: true }));
 console.log("\nRoot disk ready to read (ms): instance store must fetch and verify every part; EBS reads lazily\n");
-console.log(`${"image".padEnd(10)}${"instance store".padStart(16)}${"EBS".padStart(10)}`);
-for (const r of launchRows) console.log(`${`${r.sizeMiB} MiB`.padEnd(10)}${r.instanceStoreMs.toFixed(1).padStart(16)}${r.ebsMs.toFixed(1).padStart(10)}`);
+console.log(textTable(["image", "instance store", "EBS"], launchRows.map((r) => [`${r.sizeMiB} MiB`, r.instanceStoreMs.toFixed(1), r.ebsMs.toFixed(1)]), { right: [false, true, true], rule: true }));
 
 const out = path.join(ROOT, "bench/results");
 fs.mkdirSync(out, { recursive: true });

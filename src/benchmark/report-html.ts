@@ -64,7 +64,7 @@ export function htmlReport(results: BenchResults, options: { title?: string } = 
     ["CPU", `${m.cpuModel} (${m.cores} cores)`],
     ["memory", `${(m.totalMemoryMiB / 1024).toFixed(1)} GiB`],
     ["OS", m.os],
-    ["software", `Node ${m.node}, v86 ${m.v86}, amiboot ${m.amiboot}`],
+    ["software", `Node ${m.node}, v86 ${m.v86}, amiboot ${m.amiboot}${m.qemu ? `, ${m.qemu}` : ""}`],
     ["load average", `${load(m.loadBefore)} before, ${load(m.loadAfter)} after (1, 5, 15 min)`],
     ["options", optionsText(results.options)],
   ];

@@ -99,7 +99,7 @@ function machineLines(results: BenchResults): string[] {
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   return [
     `machine: ${m.cpuModel}, ${m.cores} cores, ${(m.totalMemoryMiB / 1024).toFixed(1)} GiB, ${m.os}`,
-    `software: Node ${m.node}, v86 ${m.v86}, amiboot ${m.amiboot}`,
+    `software: Node ${m.node}, v86 ${m.v86}, amiboot ${m.amiboot}${m.qemu ? `, ${m.qemu}` : ""}`,
     `load average (1, 5, 15 min): ${load(m.loadBefore)} before, ${load(m.loadAfter)} after`,
     `run: ${results.startedAt} to ${results.finishedAt}; ${optionsText(results.options)}`,
   ];
@@ -107,23 +107,22 @@ function machineLines(results: BenchResults): string[] {
 
 export function optionsText(options: BenchResults["options"]): string {
   return Object.entries(options)
-    .map(([k, v]) => `${k} ${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k} ${typeof v === "string" && v !== "" ? v : JSON.stringify(v)}`)
     .join(", ");
 }
 
 // ---------------------------------------------------------------- terminal
 
+/** RSS with 1..N instances running and the cost of one more. */
+export function memoryLine(m: MemoryResult): string {
+  return `Memory (${m.label}, ${m.guestMiB} MiB guests): RSS ${m.points.map((p) => `${p.rssMiB} MiB with ${p.running}`).join(", ")} running; ${m.perExtraInstanceMiB} MiB per extra running instance.`;
+}
 
 /**
  * The terminal report: one row per case (n, median, the median's interval and
  * its level, min…max, each milestone's median, boots per minute for
  * concurrency cases), the comparisons as sentences, then the machine.
  */
-/** RSS with 1..N instances running and the cost of one more. */
-export function memoryLine(m: MemoryResult): string {
-  return `Memory (${m.label}, ${m.guestMiB} MiB guests): RSS ${m.points.map((p) => `${p.rssMiB} MiB with ${p.running}`).join(", ")} running; ${m.perExtraInstanceMiB} MiB per extra running instance.`;
-}
-
 export function terminalTable(results: BenchResults): string {
   const facts = caseFacts(results);
   const milestones = allMilestones(results);

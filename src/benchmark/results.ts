@@ -20,6 +20,8 @@ export interface BenchResults {
     /** os.loadavg() before the first run and after the last. */
     loadBefore: number[];
     loadAfter: number[];
+    /** `qemu-system-i386 --version`, when QEMU cases were asked for and it is installed. */
+    qemu?: string;
   };
   options: { runs: number; warmup: number; [k: string]: unknown };
   cases: BenchCase[];
@@ -48,13 +50,15 @@ export interface BenchCase {
   params: Record<string, string | number | boolean>;
   /** One per measured run, in run order (warm-up runs are not here). */
   samples: BenchSample[];
+  /** The samples' statistics (stats.ts `summarize`), written beside them so that scripts need not recompute them. */
+  summary?: Summary;
   /** Why the case stopped being measured (a launch that failed or timed out); its samples are those before. */
   error?: string;
 }
 
 /** One measured run of a case. */
 export interface BenchSample {
-  /** Time to the user-space marker (for a batch of concurrent boots: wall time until all reached it). */
+  /** Time to the user-space marker, or without one to the guest's power-off (for a batch of concurrent boots: wall time until all reached it). */
   totalMs: number;
   /** Milestone name -> ms since the VM started: bios, loader, kernel, init, until (user space). */
   milestones: Record<string, number>;
@@ -63,8 +67,8 @@ export interface BenchSample {
   rssMiB?: number;
 }
 
-/** The boot timer's milestones in boot order; `until` is the user-space marker. */
-export const MILESTONE_ORDER = ["bios", "loader", "kernel", "init", "until"] as const;
+/** The boot timer's milestones in boot order; `until` is the user-space marker; a run without one ends at poweroff or halted. */
+export const MILESTONE_ORDER = ["bios", "loader", "kernel", "init", "until", "poweroff", "halted"] as const;
 
 /** Milestone names as the reports show them. */
 export const MILESTONE_TITLES: Record<string, string> = {
@@ -73,4 +77,26 @@ export const MILESTONE_TITLES: Record<string, string> = {
   kernel: "kernel",
   init: "init",
   until: "user space",
+  poweroff: "power-off",
+  halted: "halted",
 };
+
+/** An interval of the median and the probability that it covers it. */
+export interface Interval {
+  lo: number;
+  hi: number;
+  /** Coverage reached, 0-1: at least 0.95 from 6 samples on, less below. */
+  level: number;
+}
+
+/** A case's statistics over its samples. */
+export interface Summary {
+  n: number;
+  minMs: number;
+  medianMs: number;
+  maxMs: number;
+  /** The order-statistic interval of the median. */
+  ci: Interval;
+  /** Milestone -> median over the samples that reached it, ms since the VM started. */
+  milestonesMedianMs: Record<string, number>;
+}

@@ -23,29 +23,12 @@
  * suite interleaves runs so that drift hits both alike), and the median and
  * interval above are then taken over the ratios.
  */
-import type { BenchCase, BenchSample } from "./results.js";
+import type { BenchCase, BenchSample, Interval, Summary } from "./results.js";
+export type { Interval, Summary } from "./results.js";
 import { MILESTONE_ORDER } from "./results.js";
 
 /** The confidence level the intervals aim for. */
 export const TARGET_LEVEL = 0.95;
-
-/** An interval of the median and the probability that it covers it. */
-export interface Interval {
-  lo: number;
-  hi: number;
-  /** Coverage reached, 0-1: at least TARGET_LEVEL from 6 samples on, less below. */
-  level: number;
-}
-
-export interface Summary {
-  n: number;
-  minMs: number;
-  medianMs: number;
-  maxMs: number;
-  ci: Interval;
-  /** Milestone -> median over the samples that reached it, ms since the VM started. */
-  milestonesMedianMs: Record<string, number>;
-}
 
 export interface RatioSummary {
   /** Pairs used (runs present and positive in both cases). */
@@ -84,6 +67,12 @@ export function median(xs: readonly number[]): number {
   const s = sorted(xs);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** The nearest-rank q-quantile (0 < q <= 1): the smallest sample with at least q of the samples at or below it. NaN when empty. */
+export function quantile(xs: readonly number[], q: number): number {
+  if (xs.length === 0) return Number.NaN;
+  return sorted(xs)[Math.min(xs.length, Math.max(1, Math.ceil(q * xs.length))) - 1]!;
 }
 
 /** P(B <= k) for B ~ Binomial(n, 1/2), summed in log space so that large n does not underflow. */

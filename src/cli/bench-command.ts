@@ -2,13 +2,14 @@ import { Option, type Command } from "commander";
 import fs from "node:fs";
 import path from "node:path";
 import { compareResults, compareText } from "../benchmark/compare.js";
-import { htmlReport, terminalTable } from "../benchmark/report.js";
+import { htmlReport } from "../benchmark/report-html.js";
+import { terminalTable } from "../benchmark/report-text.js";
 import type { BenchResults } from "../benchmark/results.js";
 import { DEFAULT_SUITE_OPTIONS, runSuite } from "../benchmark/suite.js";
 import { writeFileAtomically } from "../durable-file.js";
 import { Ec2Error } from "../errors.js";
 import { ec2 } from "./endpoint.js";
-import { parseNumber } from "./parse.js";
+import { parseEndpoint, parseNumber } from "./parse.js";
 import { runCommand } from "./run.js";
 
 interface BenchFlags {
@@ -19,6 +20,7 @@ interface BenchFlags {
   warm?: boolean;
   concurrency: string;
   vsQemu?: boolean;
+  process?: boolean;
   marker: string;
   type: string;
   timeout: number;
@@ -45,22 +47,26 @@ export function addBenchCommand(program: Command): void {
     .option("--warm", "also measure warm launches (restored from the state saved at the marker)")
     .option("--concurrency <list>", "concurrent launches to measure, e.g. 1,2,4", "1")
     .option("--vs-qemu", "also measure QEMU TCG on the same disk (HVM) or the same kernel and initrd (PV)")
-    .option("--marker <text>", "console text that marks user space", DEFAULT_SUITE_OPTIONS.marker)
+    .option("--process", "also time 'amiboot boot' in a fresh process from spawn, as QEMU is timed (PV: also --guest-decompress); needs the build")
+    .option("--marker <text>", "console text that marks user space; '' times each boot to the guest's power-off", DEFAULT_SUITE_OPTIONS.marker)
     .option("--type <type>", "instance type (guest memory)", DEFAULT_SUITE_OPTIONS.instanceType)
     .option("--memory <n>", "also measure RSS with 1 to N instances running (what one more costs)", parseNumber, 0)
-    .option("--timeout <seconds>", "a launch that shows no marker by then fails its case", parseNumber, DEFAULT_SUITE_OPTIONS.timeoutSeconds)
+    .option("--timeout <seconds>", "a launch that shows no marker (without one: does not power off) by then fails its case", parseNumber, DEFAULT_SUITE_OPTIONS.timeoutSeconds)
     .option("--json <file>", "write every sample as JSON")
     .option("--report <file>", "write an HTML report with charts")
     .addOption(new Option("--compare", "compare two JSON results: amiboot bench --compare OLD.json NEW.json"))
-    .option("--endpoint <url>", "the EC2 endpoint for AMIs", process.env.AMIBOOT_ENDPOINT ?? "http://127.0.0.1:8773")
+    .option("--endpoint <url>", "the EC2 endpoint for AMIs", parseEndpoint, process.env.AMIBOOT_ENDPOINT ?? "http://127.0.0.1:8773")
     .option("--region <region>", "region of the AMIs", process.env.AWS_REGION ?? "us-east-1")
     .addHelpText(
       "after",
       `
 Each case launches instances through the control plane (RunInstances to the
-marker) in a temporary data directory; runs are interleaved so that drift hits
+marker) in a temporary data directory; --process and --vs-qemu cases are
+processes timed from spawn. Runs are interleaved so that drift hits
 every case alike, and ratios are taken per pair of runs. Examples:
   amiboot bench images/build/hvm-linux.img images/build/pv-linux.img --runs 5 --vs-qemu --report report.html
+  amiboot bench --modes pv --root ebs --process --vs-qemu --runs 10        # cold processes, PV shim vs QEMU -kernel
+  amiboot bench my.img --marker '' --root ebs                             # to the guest's power-off
   amiboot bench my.img --modes hvm --root ebs --warm --concurrency 1,2,4 --json new.json
   amiboot bench ami-0123456789abcdef0 --warm --concurrency 1,2    # through 'amiboot serve'
   amiboot bench --compare old.json new.json`,
@@ -92,6 +98,7 @@ every case alike, and ratios are taken per pair of runs. Examples:
             warm: o.warm === true,
             concurrency: [...new Set([1, ...list(o.concurrency).map(Number)])],
             vsQemu: o.vsQemu === true,
+            process: o.process === true,
             marker: o.marker,
             instanceType: o.type,
             timeoutSeconds: o.timeout,

@@ -4,7 +4,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import zlib from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
-import { htmlReport } from "../../src/benchmark/report.js";
+import { htmlReport } from "../../src/benchmark/report-html.js";
 import type { BenchCase, BenchResults, BenchSample } from "../../src/benchmark/results.js";
 import { rng } from "../fuzz/harness.js";
 import { tempDir } from "../helpers.js";

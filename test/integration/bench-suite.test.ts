@@ -35,6 +35,10 @@ describe("amiboot bench", () => {
         expect(s.milestones.until).toBeGreaterThan(0);
         expect(s.milestones.until).toBeLessThanOrEqual(s.totalMs);
       }
+      // Each case's summary is written beside its samples.
+      const sorted = c.samples.map((s) => s.totalMs).sort((a, b) => a - b);
+      expect(c.summary).toMatchObject({ n: 3, minMs: sorted[0], medianMs: sorted[1], maxMs: sorted[2], ci: { lo: sorted[0], hi: sorted[2] } });
+      expect(c.summary!.milestonesMedianMs.until).toBeGreaterThan(0);
     }
     // The warm cases restored a saved state: no BIOS milestone of their own.
     expect(results.cases[1]!.samples.every((s) => s.milestones.bios === undefined)).toBe(true);
@@ -72,6 +76,34 @@ describe("amiboot bench", () => {
     expect(none.stderr).toContain("BenchFailed");
   });
 
+  it("without a marker times each boot to the guest's power-off, in the control plane and as an 'amiboot boot' process", async () => {
+    const json = path.join(dir, "c.json");
+    // mbr.img prints a line and halts: its instance stops with Client.InstanceInitiatedShutdown, its process exits 0.
+    const r = await runCli(["bench", image("mbr.img"), "--modes", "hvm", "--root", "ebs", "--marker", "", "--process", "--runs", "2", "--warmup", "0", "--json", json], {
+      env: { ...process.env, AMIBOOT_HOME: path.join(dir, "home-c") },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const results = JSON.parse(fs.readFileSync(json, "utf8")) as BenchResults;
+    expect(results.cases.map((c) => [c.id, c.error])).toEqual([
+      ["mbr.img/hvm/ebs/cold/c1", undefined],
+      ["mbr.img/hvm/process", undefined],
+    ]);
+    const [launch, proc] = results.cases;
+    for (const s of launch!.samples) {
+      expect(s.milestones.halted).toBeGreaterThan(0);
+      expect(s.milestones.until).toBeUndefined();
+      // From RunInstances: the VM's start comes after it.
+      expect(s.totalMs).toBeGreaterThanOrEqual(s.milestones.halted!);
+    }
+    expect(proc!.samples).toHaveLength(2);
+    expect(proc!.samples.every((s) => s.totalMs > 0)).toBe(true);
+    expect(r.stdout).toContain("mbr.img: HVM, amiboot boot process");
+    expect(r.stdout).toContain('marker ""');
+    const warm = await runCli(["bench", image("mbr.img"), "--marker", "", "--warm"]);
+    expect(warm.code).toBe(2);
+    expect(warm.stderr).toContain("--warm needs a marker");
+  });
+
   it("launches AMIs through a running endpoint, cold, warm and two at once", async () => {
     const endpoint = await new TestEndpoint().start();
     try {
@@ -90,6 +122,18 @@ describe("amiboot bench", () => {
       const left = endpoint.cloud.instances.describe(owner.accountId, "us-east-1", { instanceIds: [], filters: [] });
       expect(left.length).toBeGreaterThan(0);
       expect(left.every((i) => i.state === "terminated")).toBe(true);
+      // Without a marker: RunInstances to the instance's own shutdown (mbr.img halts; its EBS instance stops).
+      const mbrSnap = endpoint.cloud.snapshots.importDisk(owner.accountId, "us-east-1", image("mbr.img")).snapshotId;
+      const mbrAmi = endpoint.cloud.images.register(owner.accountId, "us-east-1", { name: "bench-mbr", architecture: "i386", virtualizationType: "hvm", rootDeviceName: "/dev/sda1", blockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: mbrSnap } }] }).imageId;
+      const offJson = path.join(dir, "ami-off.json");
+      const off = await runCli(["bench", mbrAmi, "--endpoint", endpoint.server.url, "--marker", "", "--runs", "1", "--warmup", "0", "--json", offJson], { env });
+      expect(off.code, off.stderr).toBe(0);
+      const offCase = (JSON.parse(fs.readFileSync(offJson, "utf8")) as BenchResults).cases[0]!;
+      expect([offCase.error, offCase.samples.length, offCase.samples[0]!.totalMs > 0]).toEqual([undefined, 1, true]);
+      // With the marker, the same AMI's instance stops before it: the case fails and is reported.
+      const failed = await runCli(["bench", mbrAmi, "--endpoint", endpoint.server.url, "--runs", "1", "--warmup", "0"], { env });
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toContain("ended before its marker");
       const unknown = await runCli(["bench", "ami-0123456789abcdef0", "--endpoint", endpoint.server.url], { env });
       expect(unknown.code).toBe(2);
       expect(unknown.stderr).toContain("InvalidAMIID.NotFound");
@@ -102,6 +146,9 @@ describe("amiboot bench", () => {
     const r = await runCli(["bench", image("mbr.img"), "--modes", "xen"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("modes must be hvm and/or pv");
+    const e = await runCli(["bench", "ami-0123456789abcdef0", "--endpoint", "localhost:8773"]);
+    expect(e.code).toBe(2);
+    expect(e.stderr).toContain("'localhost:8773' is not an http:// or https:// URL.");
     const c = await runCli(["bench", "--compare", image("mbr.img"), image("mbr.img")]);
     expect(c.code).toBe(2);
     expect(c.stderr).toContain("cannot read");

@@ -1,15 +1,7 @@
 import { describe, expect, it } from "vitest";
-import {
-  concurrencyGroups,
-  escapeHtml,
-  htmlReport,
-  milestoneSegments,
-  niceTicks,
-  percent,
-  seconds,
-  terminalTable,
-  terminalText,
-} from "../../src/benchmark/report.js";
+import { htmlReport } from "../../src/benchmark/report-html.js";
+import { concurrencyGroups, escapeHtml, milestoneSegments, niceTicks } from "../../src/benchmark/report-svg.js";
+import { percent, seconds, terminalTable, terminalText } from "../../src/benchmark/report-text.js";
 import type { BenchCase, BenchResults, BenchSample } from "../../src/benchmark/results.js";
 import { summarize } from "../../src/benchmark/stats.js";
 

@@ -11,6 +11,7 @@ import {
   min,
   overlaps,
   pairedRatio,
+  quantile,
   summarize,
   throughput,
 } from "../../src/benchmark/stats.js";
@@ -24,6 +25,15 @@ describe("median, min, max", () => {
     expect(median([7])).toBe(7);
     expect(median([5, 5, 5, 1])).toBe(5);
     expect(median([10, 30])).toBe(20);
+  });
+
+  it("quantile is the nearest rank: the smallest sample with at least q of them at or below it", () => {
+    const xs = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
+    expect(quantile(xs, 0.5)).toBe(50);
+    expect(quantile(xs, 0.99)).toBe(99);
+    expect(quantile(xs, 1)).toBe(100);
+    expect(quantile([7, 3], 0.01)).toBe(3);
+    expect(quantile([], 0.5)).toBeNaN();
   });
 
   it("is NaN for no samples, as are min and max", () => {

@@ -1,0 +1,64 @@
+import fs from "node:fs";
+import type { EC2Client } from "@aws-sdk/client-ec2";
+import { Ec2Error } from "../errors.js";
+
+export interface SuiteOptions {
+  /** Raw disk images to boot. */
+  images: string[];
+  /** AMIs to launch through an EC2 endpoint (`amiboot serve`), with a client for it. */
+  amis: { ids: string[]; client?: EC2Client };
+  runs: number;
+  warmup: number;
+  modes: ("hvm" | "pv")[];
+  roots: ("ebs" | "instance-store")[];
+  /** Also measure warm launches (restored from the state saved at the marker). */
+  warm: boolean;
+  /** Concurrent launches to measure (1 is always measured). */
+  concurrency: number[];
+  /** Measure QEMU TCG on the same disk (HVM) or the same kernel and initrd (PV), when installed. */
+  vsQemu: boolean;
+  /** Also time `amiboot boot` in a fresh process (from spawn, as QEMU is timed); PV also with --guest-decompress. */
+  process: boolean;
+  /** Console text that marks user space; "" times each boot to the guest's power-off instead. */
+  marker: string;
+  instanceType: string;
+  /** Measure RSS with 1..memory instances running (0: not measured). */
+  memory: number;
+  /** Seconds a launch may take to show the marker (or power off) before its case fails. */
+  timeoutSeconds: number;
+  /** Progress lines for people (stderr). */
+  log: (line: string) => void;
+}
+
+export const DEFAULT_SUITE_OPTIONS: Omit<SuiteOptions, "images"> = {
+  amis: { ids: [] },
+  runs: 5,
+  warmup: 1,
+  modes: ["hvm", "pv"],
+  roots: ["ebs", "instance-store"],
+  warm: false,
+  concurrency: [1],
+  vsQemu: false,
+  process: false,
+  marker: "AMIBOOT-USERSPACE-READY",
+  instanceType: "t1.micro",
+  timeoutSeconds: 120,
+  memory: 0,
+  log: () => {},
+};
+
+export function checkOptions(o: SuiteOptions): void {
+  const bad = (m: string) => new Ec2Error("InvalidParameterValue", m, "benchmark.bench");
+  if (o.images.length === 0 && o.amis.ids.length === 0) throw bad("give at least one disk image or AMI");
+  if (o.amis.ids.length > 0 && !o.amis.client) throw bad("AMIs are launched through an EC2 endpoint: give a client for it");
+  for (const f of o.images) if (!fs.existsSync(f)) throw bad(`no such image: ${f}`);
+  if (!Number.isInteger(o.runs) || o.runs < 1) throw bad(`runs must be an integer >= 1, got ${o.runs}`);
+  if (!Number.isInteger(o.warmup) || o.warmup < 0) throw bad(`warmup must be an integer >= 0, got ${o.warmup}`);
+  if (!(o.timeoutSeconds > 0)) throw bad(`timeout must be a number of seconds > 0, got ${o.timeoutSeconds}`);
+  if (o.modes.length === 0 || o.modes.some((m) => m !== "hvm" && m !== "pv")) throw bad(`modes must be hvm and/or pv, got ${o.modes.join(",")}`);
+  if (o.roots.length === 0 || o.roots.some((r) => r !== "ebs" && r !== "instance-store")) throw bad(`roots must be ebs and/or instance-store, got ${o.roots.join(",")}`);
+  if (o.concurrency.some((c) => !Number.isInteger(c) || c < 1 || c > 32)) throw bad(`concurrency levels must be integers from 1 to 32, got ${o.concurrency.join(",")}`);
+  // A warm launch restores the state saved at the marker; memory is measured with instances idle after it.
+  if (o.marker === "" && o.warm) throw bad("warm launches restore the state saved at the marker: --warm needs a marker");
+  if (o.marker === "" && o.memory > 0) throw bad("memory is measured with instances idle after their marker: --memory needs a marker");
+}
