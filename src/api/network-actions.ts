@@ -1,37 +1,13 @@
-import type { KeyPair } from "../cloud/key-pairs.js";
 import { wildcard } from "../cloud/filters.js";
 import { availabilityZones, defaultSubnets, defaultVpc } from "../cloud/networks.js";
 import type { Rule, SecurityGroup } from "../cloud/security-groups.js";
 import { Ec2Error } from "../errors.js";
 import type { Handler } from "./call.js";
-import { boolParam, filters, intParam, listParam, stringParam, structList, tagSpecifications } from "./query.js";
+import { filters, intParam, listParam, stringParam, structList } from "./query.js";
+import { tagsOf } from "./tag-specifications.js";
 
-/** Key pairs, security groups and the default network (VPC, subnets, zones). */
+/** Security groups and the default network (VPC, subnets, zones). */
 export const NETWORK_ACTIONS: Record<string, Handler> = {
-  CreateKeyPair: (cloud, { accountId, region, params }) => {
-    const op = "CreateKeyPair";
-    const format = stringParam(params, "KeyFormat", { op });
-    if (format !== undefined && format !== "pem") throw new Ec2Error("InvalidParameterValue", `Value (${format}) for parameter keyFormat is invalid. amiboot gives keys in pem only.`, op);
-    const k = cloud.keyPairs.create(accountId, region, stringParam(params, "KeyName", { op }), stringParam(params, "KeyType", { op }), tagsOf(params, "key-pair", op));
-    return { keyName: k.keyName, keyFingerprint: k.keyFingerprint, keyMaterial: k.keyMaterial, keyPairId: k.keyPairId, tagSet: k.tags };
-  },
-  ImportKeyPair: (cloud, { accountId, region, params }) => {
-    const op = "ImportKeyPair";
-    const k = cloud.keyPairs.import(accountId, region, stringParam(params, "KeyName", { op }), stringParam(params, "PublicKeyMaterial", { op }), tagsOf(params, "key-pair", op));
-    return { keyName: k.keyName, keyFingerprint: k.keyFingerprint, keyPairId: k.keyPairId, tagSet: k.tags };
-  },
-  DescribeKeyPairs: (cloud, { accountId, region, params }) => {
-    const op = "DescribeKeyPairs";
-    const withPublic = boolParam(params, "IncludePublicKey", { op }) ?? false;
-    const list = cloud.keyPairs.describe(accountId, region, { keyNames: listParam(params, "KeyName", op), keyPairIds: listParam(params, "KeyPairId", op), filters: filters(params, op) });
-    return { keySet: list.map((k) => keyPairXml(k, withPublic)) };
-  },
-  DeleteKeyPair: (cloud, { accountId, region, params }) => {
-    const op = "DeleteKeyPair";
-    const r = cloud.keyPairs.delete(accountId, region, { keyName: stringParam(params, "KeyName", { op }), keyPairId: stringParam(params, "KeyPairId", { op }) });
-    return { return: true, ...(r.keyPairId ? { keyPairId: r.keyPairId } : {}) };
-  },
-
   CreateSecurityGroup: (cloud, { accountId, region, params }) => {
     const op = "CreateSecurityGroup";
     const g = cloud.securityGroups.create(accountId, region, {
@@ -102,10 +78,6 @@ export const NETWORK_ACTIONS: Record<string, Handler> = {
     };
   },
 };
-
-function keyPairXml(k: KeyPair, withPublic: boolean): Record<string, unknown> {
-  return { keyPairId: k.keyPairId, keyName: k.keyName, keyType: k.keyType, keyFingerprint: k.keyFingerprint, createTime: k.createTime, tagSet: k.tags, ...(withPublic ? { publicKey: k.publicKey } : {}) };
-}
 
 function groupXml(g: SecurityGroup): Record<string, unknown> {
   // One ipPermissions item per protocol and port range, with its sources.
@@ -181,10 +153,4 @@ function matchAll(fs: { name: string; values: string[] }[], fields: Record<strin
     const patterns = f.values.map(wildcard);
     return fields[f.name]!.some((x) => patterns.some((p) => p.test(x)));
   });
-}
-
-function tagsOf(params: URLSearchParams, resourceType: string, op: string) {
-  const specs = tagSpecifications(params, op);
-  for (const s of specs) if (s.resourceType !== resourceType) throw new Ec2Error("InvalidParameterValue", `'${s.resourceType}' is not a valid taggable resource type for this operation.`, op);
-  return specs.flatMap((s) => s.tags);
 }

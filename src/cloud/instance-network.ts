@@ -1,15 +1,15 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import { Ec2Error } from "../errors.js";
 import { checkOptions, DEFAULT_METADATA_OPTIONS, type MetadataOptions } from "../net/imds.js";
 import type { InstanceFacts } from "../net/metadata.js";
 import { hostPortFor, type NetworkPlan, type PortForwardSpec } from "../net/network-plan.js";
 import type { Db } from "../store/db.js";
 import type { Instance, InstanceNetwork } from "./instance-records.js";
-
-export type { InstanceNetwork } from "./instance-records.js";
 import type { KeyPairs } from "./key-pairs.js";
 import { launchSubnet, privateDnsName, VPC_CIDR, type Subnet } from "./networks.js";
-import { cidrContains, type SecurityGroups } from "./security-groups.js";
+import { cidrContains, type Rule, type SecurityGroups } from "./security-groups.js";
+
+export type { InstanceNetwork } from "./instance-records.js";
 
 /**
  * Each instance's network identity, given at launch and kept until it
@@ -19,6 +19,7 @@ import { cidrContains, type SecurityGroups } from "./security-groups.js";
  * its metadata options. From these and its groups' rules it builds the
  * `NetworkPlan` a VM boots with.
  */
+
 /** What RunInstances says of the network. */
 export interface LaunchNetworkRequest {
   keyName?: string;
@@ -117,20 +118,9 @@ export class InstanceNetworks {
       .all(groupId) as string[];
   }
 
-  /**
-   * The host listeners an instance's groups allow: TCP rules whose source
-   * admits the host (a CIDR holding 127.0.0.1, or all protocols), each port
-   * on the instance's loopback address at `hostPortFor(port)`.
-   */
+  /** The host listeners an instance's groups allow now (see `forwardsFor`). */
   forwards(network: InstanceNetwork): PortForwardSpec[] {
-    const ports = new Set<number>();
-    for (const ref of network.groups) {
-      for (const rule of this.groups.byId(ref.id)?.rules ?? []) {
-        if (rule.protocol !== "tcp" || rule.source.startsWith("sg-") || !cidrContains(rule.source, HOST_PEER)) continue;
-        for (let p = Math.max(rule.fromPort, 1); p <= rule.toPort && p < Math.max(rule.fromPort, 1) + MAX_FORWARDS_PER_RULE; p++) ports.add(p);
-      }
-    }
-    return [...ports].sort((a, b) => a - b).map((guestPort) => ({ guestPort, hostAddress: network.publicIp, hostPort: hostPortFor(guestPort) }));
+    return forwardsFor(network.groups.flatMap((ref) => this.groups.byId(ref.id)?.rules ?? []), network.publicIp);
   }
 
   /** What a VM of the instance boots with. */
@@ -165,6 +155,28 @@ export class InstanceNetworks {
     const [a, b, c] = network.privateIp.split(".");
     return { nic: "ne2k", routerIp: `${a}.${b}.${c}.1`, privateIp: network.privateIp, mac: network.mac, facts, metadataOptions: network.metadataOptions, forwards: this.forwards(network) };
   }
+}
+
+/**
+ * The host listeners a set of ingress rules gives an instance: one per TCP
+ * port that a rule opens to the host, i.e. from a CIDR holding 127.0.0.1
+ * (0.0.0.0/0, 127.0.0.0/8, 127.0.0.1/32); rules from a group, UDP, ICMP and
+ * all-protocol (-1) rules open none. Each guest port P listens on the
+ * instance's own loopback address (its PublicIpAddress) at
+ * `hostPortFor(P)`: P itself from 1024 up, 10000 + P below (an unprivileged
+ * user cannot bind ports under 1024), so SSH is `ssh -p 10022 user@127.77.x.y`.
+ * A rule gives at most its first MAX_FORWARDS_PER_RULE ports (a listener per
+ * port: 0-65535 would be 65536 sockets); port 0 is never forwarded.
+ */
+export function forwardsFor(rules: readonly Rule[], hostAddress: string): PortForwardSpec[] {
+  const ports = new Set<number>();
+  for (const rule of rules) {
+    if (rule.protocol !== "tcp" || rule.source.startsWith("sg-") || !cidrContains(rule.source, HOST_PEER)) continue;
+    const first = Math.max(rule.fromPort, 1);
+    const last = Math.min(rule.toPort, first + MAX_FORWARDS_PER_RULE - 1);
+    for (let p = first; p <= last; p++) ports.add(p);
+  }
+  return [...ports].sort((a, b) => a - b).map((guestPort) => ({ guestPort, hostAddress, hostPort: hostPortFor(guestPort) }));
 }
 
 function toNetwork(row: Row, region: string): InstanceNetwork {
@@ -213,13 +225,21 @@ function freeAddress(used: Set<string>, firstOctet: number, code: "InsufficientF
   throw new Ec2Error(code, message, "cloud.assignAddress");
 }
 
-/** A loopback address of the instance's own: every 127/8 address reaches this host without setup (Linux). */
+/**
+ * A loopback address of the instance's own: every 127/8 address reaches this
+ * host without setup (Linux). Picked at random in 127.77.0.0/16 (not the
+ * first free one) so that two amiboot homes on one machine (two servers, or
+ * tests side by side) are unlikely to hand out the same address; this
+ * database keeps it unique among its own instances.
+ */
 function freeLoopback(used: Set<string>): string {
-  for (let x = 0; x < 256; x++) {
-    for (let y = 2; y < 255; y++) {
-      const ip = `${LOOPBACK_NET}.${x}.${y}`;
-      if (!used.has(ip)) return ip;
-    }
+  const at = (k: number) => `${LOOPBACK_NET}.${k >> 8}.${k & 255}`;
+  // k runs over x.y with y in 2..254 (no network, gateway-like or broadcast-like last octet).
+  const usable = (k: number) => (k & 255) >= 2 && (k & 255) <= 254;
+  for (let tries = 0; tries < 64; tries++) {
+    const k = randomInt(0, 65536);
+    if (usable(k) && !used.has(at(k))) return at(k);
   }
+  for (let k = 0; k < 65536; k++) if (usable(k) && !used.has(at(k))) return at(k);
   throw new Ec2Error("InsufficientInstanceCapacity", "No loopback address is free for another instance.", "cloud.assignAddress");
 }

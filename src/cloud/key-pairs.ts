@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes } from "node:crypto";
 import { Ec2Error } from "../errors.js";
 import type { Db } from "../store/db.js";
 import { filterPredicate, type Filter } from "./filters.js";
@@ -9,8 +9,11 @@ import type { Tag, Tags } from "./tags.js";
  * is stored (OpenSSH's one-line form); a created key's private half is
  * returned once and forgotten. Formats as EC2 gives them: RSA private keys
  * in PKCS#1 PEM, ed25519 in OpenSSH's own format; fingerprints as EC2
- * computes them (created RSA: SHA-1 of the PKCS#8 private key; imported RSA:
- * MD5 of the public key; ed25519: base64 SHA-256 of the public key).
+ * computes them (created RSA: SHA-1 of the PKCS#8 DER private key; imported
+ * RSA: MD5 of the DER public key (SubjectPublicKeyInfo, what
+ * `openssl rsa -pubout -outform DER | openssl md5 -c` prints: not ssh-keygen's
+ * MD5 of the SSH blob); ed25519: base64 SHA-256 of the SSH public key blob,
+ * padded, i.e. ssh-keygen's `SHA256:` fingerprint with a trailing `=`).
  */
 export interface KeyPair {
   keyPairId: string;
@@ -81,7 +84,7 @@ export class KeyPairs {
     const line = /^ssh-(rsa|ed25519) /.test(decoded) ? decoded : material;
     const { type, blob } = parseOpenSsh(line.trim(), op);
     this.checkFree(caller, region, keyName, op);
-    const fingerprint = type === "rsa" ? colonHex(createHash("md5").update(blob).digest()) : sha256Fingerprint(blob);
+    const fingerprint = type === "rsa" ? colonHex(createHash("md5").update(rsaPublicDer(blob)).digest()) : sha256Fingerprint(blob);
     return this.insert(caller, region, keyName, type, fingerprint, blob, tags, op);
   }
 
@@ -157,19 +160,47 @@ export function parseOpenSsh(line: string, op: string): { type: "rsa" | "ed25519
   const m = /^ssh-(rsa|ed25519) ([A-Za-z0-9+/]+={0,2})(?: .*)?$/.exec(line);
   if (!m) throw bad();
   const blob = Buffer.from(m[2]!, "base64");
-  const fields: Buffer[] = [];
-  for (let at = 0; at < blob.length; ) {
-    if (at + 4 > blob.length || fields.length > 3) throw bad();
-    const len = blob.readUInt32BE(at);
-    if (at + 4 + len > blob.length) throw bad();
-    fields.push(blob.subarray(at + 4, at + 4 + len));
-    at += 4 + len;
-  }
+  const fields = blobFields(blob);
+  if (!fields) throw bad();
   const type = m[1] as "rsa" | "ed25519";
   if (fields[0]?.toString("latin1") !== `ssh-${type}`) throw bad();
   if (type === "ed25519" && (fields.length !== 2 || fields[1]!.length !== 32)) throw bad();
-  if (type === "rsa" && (fields.length !== 3 || fields[2]!.length < 128)) throw bad();
+  if (type === "rsa") {
+    if (fields.length !== 3 || fields[2]!.length < 128) throw bad();
+    try {
+      rsaPublicDer(blob);
+    } catch {
+      throw bad();
+    }
+  }
   return { type, blob };
+}
+
+/** An ssh-rsa blob's key as DER SubjectPublicKeyInfo. */
+function rsaPublicDer(blob: Buffer): Buffer {
+  const [, e, n] = blobFields(blob)!;
+  const jwk = { kty: "RSA", e: unsigned(e!).toString("base64url"), n: unsigned(n!).toString("base64url") };
+  return createPublicKey({ key: jwk, format: "jwk" }).export({ type: "spki", format: "der" });
+}
+
+/** An mpint's magnitude without its sign byte. */
+function unsigned(b: Buffer): Buffer {
+  let start = 0;
+  while (start < b.length - 1 && b[start] === 0) start++;
+  return b.subarray(start);
+}
+
+/** The length-prefixed fields of an SSH wire-format blob (at most 4), or undefined when it does not parse. */
+function blobFields(blob: Buffer): Buffer[] | undefined {
+  const fields: Buffer[] = [];
+  for (let at = 0; at < blob.length; ) {
+    if (at + 4 > blob.length || fields.length > 3) return undefined;
+    const len = blob.readUInt32BE(at);
+    if (at + 4 + len > blob.length) return undefined;
+    fields.push(blob.subarray(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  return fields;
 }
 
 function sshBlob(fields: (string | Buffer)[]): Buffer {
@@ -183,9 +214,7 @@ function sshBlob(fields: (string | Buffer)[]): Buffer {
 
 /** SSH's mpint: big-endian, with a 0 byte in front when the top bit is set. */
 function mpint(bytes: Buffer): Buffer {
-  let start = 0;
-  while (start < bytes.length - 1 && bytes[start] === 0) start++;
-  const b = bytes.subarray(start);
+  const b = unsigned(bytes);
   return b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b;
 }
 

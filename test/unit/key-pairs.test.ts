@@ -5,9 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Accounts } from "../../src/cloud/accounts.js";
-import { InstanceNetworks } from "../../src/cloud/instance-network.js";
 import { KeyPairs } from "../../src/cloud/key-pairs.js";
-import { SecurityGroups } from "../../src/cloud/security-groups.js";
 import { Tags } from "../../src/cloud/tags.js";
 import { openDb } from "../../src/store/db.js";
 
@@ -18,6 +16,12 @@ const tags = new Tags(db);
 const keys = new KeyPairs(db, tags);
 const owner = new Accounts(db).create().accountId;
 const R = "us-east-1";
+
+/** A digest openssl prints (`SHA1(stdin)= aa:bb:…` with -c) of what another openssl command writes. */
+function opensslDigest(digest: "sha1" | "md5", args: string[], input?: string): string {
+  const der = execFileSync("openssl", args, { stdio: ["pipe", "pipe", "ignore"], ...(input === undefined ? {} : { input }) });
+  return execFileSync("openssl", [digest, "-c"], { input: der, encoding: "utf8" }).trim().split("= ")[1]!;
+}
 
 /** What OpenSSH's own ssh-keygen makes of a private key: its public key line. */
 function publicOf(privateKey: string): string {
@@ -44,6 +48,22 @@ describe("key pairs", () => {
     expect(k.keyMaterial.startsWith("-----BEGIN RSA PRIVATE KEY-----\n")).toBe(true);
     expect(k.keyFingerprint).toMatch(/^([0-9a-f]{2}:){19}[0-9a-f]{2}$/);
     expect(publicOf(k.keyMaterial)).toBe(k.publicKey.split(" ").slice(0, 2).join(" "));
+    // AWS's own check of a key it made: the SHA-1 of the PKCS#8 DER private key.
+    expect(k.keyFingerprint).toBe(opensslDigest("sha1", ["pkcs8", "-inform", "PEM", "-outform", "DER", "-topk8", "-nocrypt"], k.keyMaterial));
+  });
+
+  it("fingerprints an imported rsa key as EC2 does: the MD5 of its DER public key, not of the SSH blob", () => {
+    const file = path.join(dir, "imported-rsa");
+    execFileSync("ssh-keygen", ["-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "", "-C", "me@laptop", "-f", file]);
+    const line = fs.readFileSync(`${file}.pub`, "utf8").trim();
+    const k = keys.import(owner, R, "imported-rsa", Buffer.from(`${line}\n`).toString("base64"), []);
+    expect(k.keyType).toBe("rsa");
+    expect(k.keyFingerprint).toBe(opensslDigest("md5", ["rsa", "-in", file, "-pubout", "-outform", "DER"]));
+    const sshMd5 = execFileSync("ssh-keygen", ["-l", "-E", "md5", "-f", `${file}.pub`], { encoding: "utf8" });
+    expect(sshMd5).not.toContain(k.keyFingerprint);
+    expect(k.publicKey).toBe(`${line.split(" ").slice(0, 2).join(" ")} imported-rsa`);
+    // The bare line (not base64) is taken too, as some clients send it.
+    expect(keys.import(owner, R, "imported-rsa-line", line, []).keyFingerprint).toBe(k.keyFingerprint);
   });
 
   it("imports OpenSSH public keys, refuses what is not one, and keeps names unique", () => {
@@ -52,52 +72,21 @@ describe("key pairs", () => {
     const line = fs.readFileSync(`${file}.pub`, "utf8").split(" ").slice(0, 2).join(" ");
     const k = keys.import(owner, R, "imported", Buffer.from(`${line} me@laptop\n`).toString("base64"), []);
     expect(k.publicKey.split(" ").slice(0, 2).join(" ")).toBe(line);
-    expect(() => keys.import(owner, R, "bad", Buffer.from("ssh-ed25519 AAAAnotakey").toString("base64"), [])).toThrow(
-      expect.objectContaining({ code: "InvalidKey.Format", message: "Key is not in valid OpenSSH public key format" }),
-    );
+    for (const bad of ["ssh-ed25519 AAAAnotakey", "ssh-dss AAAAB3NzaC1kc3MAAACBAP", "-----BEGIN PUBLIC KEY-----", `ssh-rsa ${line.split(" ")[1]}`]) {
+      expect(() => keys.import(owner, R, "bad", Buffer.from(bad).toString("base64"), [])).toThrow(
+        expect.objectContaining({ code: "InvalidKey.Format", message: "Key is not in valid OpenSSH public key format" }),
+      );
+    }
     expect(() => keys.create(owner, R, "laptop", "ed25519", [])).toThrow(expect.objectContaining({ code: "InvalidKeyPair.Duplicate", message: "The keypair 'laptop' already exists." }));
     expect(() => keys.get(owner, R, "nope", "RunInstances")).toThrow(expect.objectContaining({ code: "InvalidKeyPair.NotFound", message: "The key pair 'nope' does not exist" }));
     // Another region is another namespace.
     expect(keys.create(owner, "eu-west-1", "laptop", "ed25519", []).keyName).toBe("laptop");
     expect(keys.describe(owner, R, { keyNames: [], keyPairIds: [], filters: [{ name: "key-type", values: ["ed25519"] }] }).map((x) => x.keyName)).toEqual(["imported", "laptop"]);
+    expect(keys.describe(owner, R, { keyNames: [], keyPairIds: [k.keyPairId], filters: [] }).map((x) => x.keyName)).toEqual(["imported"]);
+    expect(keys.describe(owner, R, { keyNames: [], keyPairIds: [], filters: [{ name: "fingerprint", values: [k.keyFingerprint] }] }).map((x) => x.keyName)).toEqual(["imported"]);
+    expect(() => keys.describe(owner, R, { keyNames: ["nope"], keyPairIds: [], filters: [] })).toThrow(expect.objectContaining({ code: "InvalidKeyPair.NotFound", message: "The key pair 'nope' does not exist" }));
     expect(keys.delete(owner, R, { keyName: "imported" }).keyPairId).toBe(k.keyPairId);
     expect(keys.delete(owner, R, { keyName: "imported" })).toEqual({});
-  });
-});
-
-describe("security groups and port forwards", () => {
-  const groups = new SecurityGroups(db, tags);
-  const networks = new InstanceNetworks(db, keys, groups);
-
-  it("opens a host port for each TCP port the host (127.0.0.1) may reach, on the instance's own address", () => {
-    const g = groups.create(owner, R, { name: "web", description: "web", tags: [] });
-    groups.authorize(owner, R, { groupId: g.groupId }, [
-      { protocol: "tcp", fromPort: 22, toPort: 22, source: "0.0.0.0/0" },
-      { protocol: "tcp", fromPort: 8000, toPort: 8001, source: "127.0.0.0/8" },
-      { protocol: "tcp", fromPort: 9000, toPort: 9000, source: "10.0.0.0/8" },
-      { protocol: "udp", fromPort: 53, toPort: 53, source: "0.0.0.0/0" },
-    ]);
-    const network = { publicIp: "127.77.0.9", groups: [{ id: g.groupId, name: "web" }] } as Parameters<typeof networks.forwards>[0];
-    expect(networks.forwards(network)).toEqual([
-      { guestPort: 22, hostAddress: "127.77.0.9", hostPort: 10022 },
-      { guestPort: 8000, hostAddress: "127.77.0.9", hostPort: 8000 },
-      { guestPort: 8001, hostAddress: "127.77.0.9", hostPort: 8001 },
-    ]);
-    groups.revoke(owner, R, { groupName: "web" }, [{ protocol: "tcp", fromPort: 22, toPort: 22, source: "0.0.0.0/0" }]);
-    expect(networks.forwards(network).map((f) => f.guestPort)).toEqual([8000, 8001]);
-  });
-
-  it("answers EC2's errors for duplicates, missing rules, reserved and default groups", () => {
-    expect(() => groups.create(owner, R, { name: "web", description: "again", tags: [] })).toThrow(expect.objectContaining({ code: "InvalidGroup.Duplicate" }));
-    expect(() => groups.create(owner, R, { name: "default", description: "x", tags: [] })).toThrow(expect.objectContaining({ code: "InvalidGroup.Reserved" }));
-    const rule = { protocol: "tcp", fromPort: 8000, toPort: 8001, source: "127.0.0.0/8" };
-    expect(() => groups.authorize(owner, R, { groupName: "web" }, [rule])).toThrow(expect.objectContaining({ code: "InvalidPermission.Duplicate" }));
-    expect(() => groups.revoke(owner, R, { groupName: "web" }, [{ ...rule, toPort: 8002 }])).toThrow(expect.objectContaining({ code: "InvalidPermission.NotFound" }));
-    expect(() => groups.authorize(owner, R, { groupName: "web" }, [{ ...rule, source: "300.0.0.0/8" }])).toThrow(expect.objectContaining({ code: "InvalidParameterValue" }));
-    const def = groups.ensureDefault(owner, R);
-    expect(def.rules).toEqual([{ protocol: "-1", fromPort: -1, toPort: -1, source: def.groupId }]);
-    expect(() => groups.delete(owner, R, { groupId: def.groupId })).toThrow(expect.objectContaining({ code: "CannotDelete" }));
-    expect(() => groups.find(owner, R, { groupId: "sg-00000000000000000" }, "x")).toThrow(expect.objectContaining({ code: "InvalidGroup.NotFound" }));
-    expect(groups.delete(owner, R, { groupName: "web" })).toMatch(/^sg-/);
+    expect(keys.describe(owner, R, { keyNames: [], keyPairIds: [], filters: [{ name: "key-name", values: ["imported"] }] })).toEqual([]);
   });
 });
