@@ -1,3 +1,9 @@
+/*
+ * About 430 lines, on purpose: the image registry's EC2 rules (register,
+ * copy, deregister, launch permissions, describe with its filters and
+ * pages) in one place; filters, block device mappings and snapshots are
+ * their own modules.
+ */
 import path from "node:path";
 import { Ec2Error } from "../errors.js";
 import { isId, newId } from "../ids.js";

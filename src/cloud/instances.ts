@@ -1,3 +1,10 @@
+/*
+ * About 430 lines, on purpose: this is the facade of every instance action
+ * (EC2's checks, then delegation), and each part with a concept of its own
+ * already lives apart: records, lifecycle, launcher, events, options,
+ * network, image mappings. Splitting the facade further would scatter one
+ * action's checks over several files.
+ */
 import { Ec2Error } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import type { Db } from "../store/db.js";
@@ -17,6 +24,7 @@ import { INSTANCE_FILTERS, InstanceRecords, type AttachedDevice, type Instance, 
 import { DEFAULT_INSTANCE_TYPE, memoryOf } from "./instance-types.js";
 import type { Snapshots } from "./snapshots.js";
 import { checkTags, type Tag, type Tags } from "./tags.js";
+import { imageMappings } from "./image-mappings.js";
 
 export { DEFAULT_INSTANCES_OPTIONS, type InstancesOptions } from "./instance-options.js";
 export { STATE_CODES, type AttachedDevice, type Instance, type InstanceState, type StateReason } from "./instance-records.js";
@@ -271,14 +279,7 @@ export class Instances {
     const made: string[] = [];
     try {
       return this.db.transaction(() => {
-        const mappings: BlockDeviceMapping[] = [];
-        for (const d of i.devices) {
-          if (!d.volumeId || removed.has(d.deviceName)) continue;
-          const snap = this.snapshots.ofVolume(caller, region, d.volumeId, `Created by CreateImage(${i.instanceId}) for ${r.name} from ${d.volumeId}`);
-          made.push(snap.snapshotId);
-          mappings.push({ DeviceName: d.deviceName, Ebs: { SnapshotId: snap.snapshotId, VolumeSize: Math.max(snap.volumeSize, Math.ceil(this.volumes.getVolume(d.volumeId).size / 1024 ** 3)), DeleteOnTermination: d.deleteOnTermination ?? false } });
-        }
-        for (const m of r.blockDeviceMappings) if (m.NoDevice === undefined && !mappings.some((x) => x.DeviceName === m.DeviceName)) mappings.push(m);
+        const mappings = imageMappings(this.snapshots, this.volumes, { caller, region, instance: i, name: r.name, removed, requested: r.blockDeviceMappings, made });
         const image = this.images.register(caller, region, {
           name: r.name,
           ...(r.description !== undefined ? { description: r.description } : {}),

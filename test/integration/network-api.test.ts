@@ -21,13 +21,12 @@ import {
 } from "@aws-sdk/client-ec2";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { waitForInstances } from "../../src/client/instance-wait.js";
 import type { Credentials } from "../../src/cloud/accounts.js";
 import { ec2Error, TestEndpoint } from "../ec2.js";
-import { awsClientEnv, image, ROOT, runProgram } from "../helpers.js";
+import { awsClientEnv, image, listening, ROOT, runProgram } from "../helpers.js";
 
 /**
  * The control plane of instance networking through the real endpoint and
@@ -46,18 +45,6 @@ beforeAll(async () => {
   ec2 = endpoint.ec2(owner);
 });
 afterAll(() => endpoint.dispose());
-
-/** Whether something listens on the host at address:port. */
-function listening(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: address, port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
 
 async function describe1(id: string): Promise<Instance> {
   return (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!;

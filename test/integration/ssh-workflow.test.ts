@@ -1,11 +1,10 @@
 import Database from "better-sqlite3";
 import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Accounts } from "../../src/cloud/accounts.js";
-import { awsClientEnv, image, runCli, runProgram, serveProcess, tempDir, type CliResult } from "../helpers.js";
+import { awsClientEnv, image, listening, runCli, runProgram, serveProcess, tempDir, type CliResult } from "../helpers.js";
 
 /**
  * The user's real workflow, with unchanged clients: Debian's aws CLI creates
@@ -51,18 +50,6 @@ const ssh = (address: string, ...command: string[]) =>
 /** The instance's serial console (GetConsoleOutput: the running VM's). */
 async function consoleOf(id: string): Promise<string> {
   return (await runCli(["console", id, "--endpoint", endpoint], { env, nodeFlags: [] })).stdout;
-}
-
-/** Whether something listens on the host at address:port. */
-function listening(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: address, port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
 }
 
 describe("run-instances --key-name --user-data, then ssh in (aws CLI, OpenSSH)", () => {
