@@ -1,5 +1,5 @@
 /*
- * About 430 lines, on purpose: the image registry's EC2 rules (register,
+ * About 440 lines, on purpose: the image registry's EC2 rules (register,
  * copy, deregister, launch permissions, describe with its filters and
  * pages) in one place; filters, block device mappings and snapshots are
  * their own modules.

@@ -1,5 +1,5 @@
 /*
- * About 430 lines, on purpose: this is the facade of every instance action
+ * About 440 lines, on purpose: this is the facade of every instance action
  * (EC2's checks, then delegation), and each part with a concept of its own
  * already lives apart: records, lifecycle, launcher, events, options,
  * network, image mappings. Splitting the facade further would scatter one
