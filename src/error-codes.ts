@@ -144,6 +144,7 @@ const BOOT = {
   HostPortInUse: REFUSED,
   HostPortUnavailable: REFUSED,
   "InvalidKeyPair.NotFound": INPUT,
+  InvalidInstanceType: INPUT,
   "InvalidKeyPair.Duplicate": INPUT,
   "InvalidKey.Format": INPUT,
   "InvalidGroup.NotFound": INPUT,

@@ -1,4 +1,5 @@
 import { instanceStatus, STATE_CODES, type Instance, type InstanceState, type StateChange } from "../cloud/instances.js";
+import { matchFields } from "../cloud/filters.js";
 import { Ec2Error } from "../errors.js";
 import type { MetadataOptions } from "../net/imds.js";
 import type { Handler } from "./call.js";
@@ -48,13 +49,16 @@ export const INSTANCE_ACTIONS: Record<string, Handler> = {
   DescribeInstanceStatus: (cloud, { accountId, region, params }) => {
     const op = "DescribeInstanceStatus";
     const all = boolParam(params, "IncludeAllInstances", { op }) ?? false;
-    const list = cloud.instances.describe(accountId, region, { instanceIds: listParam(params, "InstanceId", op), filters: [] }).filter((i) => all || i.state === "running");
+    const f = filters(params, op);
+    const list = cloud.instances
+      .describe(accountId, region, { instanceIds: listParam(params, "InstanceId", op), filters: [] })
+      .filter((i) => (all || i.state === "running") && matchFields(f, statusFields(i), op));
     return {
       instanceStatusSet: list.map((i) => {
         const status = instanceStatus(i);
         return {
           instanceId: i.instanceId,
-          availabilityZone: `${i.region}a`,
+          availabilityZone: i.network?.availabilityZone ?? `${i.region}a`,
           instanceState: stateXml(i.state),
           systemStatus: { status: status.system, details: [{ name: "reachability", status: status.systemReachability }] },
           instanceStatus: { status: status.instance, details: [{ name: "reachability", status: status.instanceReachability }] },
@@ -197,5 +201,19 @@ function metadataOptions(params: URLSearchParams, prefix: string, op: string): P
     ...(tokens !== undefined ? { httpTokens: tokens as MetadataOptions["httpTokens"] } : {}),
     ...(endpoint !== undefined ? { httpEndpoint: endpoint as MetadataOptions["httpEndpoint"] } : {}),
     ...(hops !== undefined ? { httpPutResponseHopLimit: hops } : {}),
+  };
+}
+
+/** DescribeInstanceStatus's filters, by EC2's names. */
+function statusFields(i: Instance): Record<string, string[]> {
+  const status = instanceStatus(i);
+  return {
+    "availability-zone": [i.network?.availabilityZone ?? `${i.region}a`],
+    "instance-state-name": [i.state],
+    "instance-state-code": [String(STATE_CODES[i.state])],
+    "instance-status.status": [status.instance],
+    "instance-status.reachability": [status.instanceReachability],
+    "system-status.status": [status.system],
+    "system-status.reachability": [status.systemReachability],
   };
 }

@@ -1,4 +1,4 @@
-import { wildcard } from "../cloud/filters.js";
+import { matchFields } from "../cloud/filters.js";
 import { availabilityZones, defaultSubnets, defaultVpc } from "../cloud/networks.js";
 import type { Rule, SecurityGroup } from "../cloud/security-groups.js";
 import { Ec2Error } from "../errors.js";
@@ -44,7 +44,7 @@ export const NETWORK_ACTIONS: Record<string, Handler> = {
     const ids = listParam(params, "VpcId", op);
     for (const id of ids) if (id !== vpc.vpcId) throw new Ec2Error("InvalidVpcID.NotFound", `The vpc ID '${id}' does not exist`, op);
     const item = { vpcId: vpc.vpcId, ownerId: accountId, state: "available", cidrBlock: vpc.cidrBlock, dhcpOptionsId: "default", instanceTenancy: "default", isDefault: true, cidrBlockAssociationSet: [{ cidrBlock: vpc.cidrBlock, cidrBlockState: { state: "associated" } }] };
-    const matches = matchAll(filters(params, op), { "vpc-id": [vpc.vpcId], "is-default": ["true"], "cidr-block": [vpc.cidrBlock], cidr: [vpc.cidrBlock], state: ["available"], "owner-id": [accountId] }, op);
+    const matches = matchFields(filters(params, op), { "vpc-id": [vpc.vpcId], "is-default": ["true"], "cidr-block": [vpc.cidrBlock], cidr: [vpc.cidrBlock], state: ["available"], "owner-id": [accountId] }, op);
     return { vpcSet: matches ? [item] : [] };
   },
   DescribeSubnets: (_cloud, { accountId, region, params }) => {
@@ -53,7 +53,7 @@ export const NETWORK_ACTIONS: Record<string, Handler> = {
     const ids = listParam(params, "SubnetId", op);
     for (const id of ids) if (!all.some((s) => s.subnetId === id)) throw new Ec2Error("InvalidSubnetID.NotFound", `The subnet ID '${id}' does not exist`, op);
     const f = filters(params, op);
-    const list = all.filter((s) => (ids.length === 0 || ids.includes(s.subnetId)) && matchAll(f, {
+    const list = all.filter((s) => (ids.length === 0 || ids.includes(s.subnetId)) && matchFields(f, {
       "subnet-id": [s.subnetId], "vpc-id": [s.vpcId], "availability-zone": [s.availabilityZone], "default-for-az": ["true"], defaultForAz: ["true"],
       "cidr-block": [s.cidrBlock], state: ["available"], "owner-id": [accountId],
     }, op));
@@ -73,7 +73,7 @@ export const NETWORK_ACTIONS: Record<string, Handler> = {
     const f = filters(params, op);
     return {
       availabilityZoneInfo: all
-        .filter((z) => (names.length === 0 || names.includes(z)) && matchAll(f, { "zone-name": [z], state: ["available"], "region-name": [region], "zone-type": ["availability-zone"] }, op))
+        .filter((z) => (names.length === 0 || names.includes(z)) && matchFields(f, { "zone-name": [z], state: ["available"], "region-name": [region], "zone-type": ["availability-zone"] }, op))
         .map((z, k) => ({ zoneName: z, zoneState: "available", regionName: region, zoneId: `${region.replace(/-/g, "")}-az${k + 1}`, zoneType: "availability-zone", optInStatus: "opt-in-not-required", messageSet: [] })),
     };
   },
@@ -146,11 +146,3 @@ function items(v: unknown): Record<string, unknown>[] {
   return (Array.isArray(v) ? v : Object.values(v as Record<string, unknown>)).filter((x): x is Record<string, unknown> => typeof x === "object" && x !== null);
 }
 
-/** Every filter matches one of its field's values (`*` wildcards); an unknown filter is EC2's error. */
-function matchAll(fs: { name: string; values: string[] }[], fields: Record<string, string[]>, op: string): boolean {
-  return fs.every((f) => {
-    if (!Object.hasOwn(fields, f.name)) throw new Ec2Error("InvalidParameterValue", `The filter '${f.name}' is invalid`, op);
-    const patterns = f.values.map(wildcard);
-    return fields[f.name]!.some((x) => patterns.some((p) => p.test(x)));
-  });
-}

@@ -59,3 +59,12 @@ export function decodeNextToken(token: string, op: string): number {
   if (!Number.isSafeInteger(n)) throw new Ec2Error("InvalidNextToken", "The token is invalid", op);
   return n;
 }
+
+/** Every filter matches one of its field's values (`*` wildcards); an unknown filter is EC2's error. */
+export function matchFields(fs: readonly Filter[], fields: Record<string, string[]>, op: string): boolean {
+  return fs.every((f) => {
+    if (!Object.hasOwn(fields, f.name)) throw new Ec2Error("InvalidParameterValue", `The filter '${f.name}' is invalid`, op);
+    const patterns = f.values.map(wildcard);
+    return fields[f.name]!.some((x) => patterns.some((p) => p.test(x)));
+  });
+}

@@ -9,6 +9,7 @@ import {
   ResetImageAttributeCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
+  DescribeInstanceTypesCommand,
   DescribeRegionsCommand,
   RegisterImageCommand,
 } from "@aws-sdk/client-ec2";
@@ -16,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Cloud } from "../../src/cloud/cloud.js";
 import type { Credentials } from "../../src/cloud/accounts.js";
 import { ec2Error, TestEndpoint } from "../ec2.js";
-import { image } from "../helpers.js";
+import { awsClientEnv, image, runProgram, tempDir } from "../helpers.js";
 
 const endpoint = new TestEndpoint();
 let cloud: Cloud;
@@ -222,5 +223,41 @@ describe("the EC2 Query API, driven by @aws-sdk/client-ec2", () => {
     await endpoint.restart();
     const r = await ec2(owner).send(new DescribeImagesCommand({ Owners: ["self"] }));
     expect(r.Images!.map((i) => i.Name).sort()).toEqual(["attributes-1", "copy-me", "hvm-linux-1", "other-name", "shared-1", "tagged-1", "to-go"]);
+  });
+});
+
+describe("DescribeInstanceTypes", () => {
+  it("lists the types amiboot offers: memory, one i386 vCPU, HVM and PV, EBS and instance store; filters, pages and EC2's error", async () => {
+    const all = (await ec2(owner).send(new DescribeInstanceTypesCommand({}))).InstanceTypes!;
+    expect(all.map((t) => t.InstanceType)).toContain("t1.micro");
+    const micro = all.find((t) => t.InstanceType === "t2.micro")!;
+    expect(micro).toMatchObject({
+      MemoryInfo: { SizeInMiB: 192 },
+      VCpuInfo: { DefaultVCpus: 1, DefaultCores: 1, DefaultThreadsPerCore: 1 },
+      ProcessorInfo: { SupportedArchitectures: ["i386"] },
+      SupportedRootDeviceTypes: ["ebs", "instance-store"],
+      SupportedVirtualizationTypes: ["hvm", "paravirtual"],
+      FreeTierEligible: true,
+      BareMetal: false,
+    });
+    const big = await ec2(owner).send(new DescribeInstanceTypesCommand({ Filters: [{ Name: "memory-info.size-in-mib", Values: ["1024"] }] }));
+    expect(big.InstanceTypes!.map((t) => t.InstanceType).sort()).toEqual(["m1.large", "t2.large", "t3.large"]);
+    const asked = await ec2(owner).send(new DescribeInstanceTypesCommand({ InstanceTypes: ["t3.nano", "m1.small"] }));
+    expect(asked.InstanceTypes!.map((t) => t.InstanceType)).toEqual(["t3.nano", "m1.small"]);
+    const first = await ec2(owner).send(new DescribeInstanceTypesCommand({ MaxResults: 5 }));
+    const rest = await ec2(owner).send(new DescribeInstanceTypesCommand({ NextToken: first.NextToken! }));
+    expect([...first.InstanceTypes!, ...rest.InstanceTypes!].map((t) => t.InstanceType)).toEqual(all.map((t) => t.InstanceType));
+    expect(await ec2Error(ec2(owner).send(new DescribeInstanceTypesCommand({ InstanceTypes: ["z9.huge" as never] })))).toMatchObject({
+      name: "InvalidInstanceType",
+      message: "The following supplied instance types do not exist: [z9.huge]",
+    });
+    expect(await ec2Error(ec2(owner).send(new DescribeInstanceTypesCommand({ Filters: [{ Name: "no-such-filter", Values: ["x"] }] })))).toMatchObject({ name: "InvalidParameterValue" });
+  });
+
+  it("answers Debian's aws CLI", async () => {
+    const env = awsClientEnv(tempDir("types-cli-"), { AWS_ACCESS_KEY_ID: owner.accessKeyId, AWS_SECRET_ACCESS_KEY: owner.secretAccessKey });
+    const r = await runProgram("/usr/bin/aws", ["ec2", "describe-instance-types", "--instance-types", "t1.micro", "--endpoint-url", endpoint.server.url, "--region", "us-east-1", "--output", "json"], env);
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout).InstanceTypes).toMatchObject([{ InstanceType: "t1.micro", MemoryInfo: { SizeInMiB: 128 } }]);
   });
 });

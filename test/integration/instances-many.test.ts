@@ -1,4 +1,4 @@
-import { GetConsoleOutputCommand, RegisterImageCommand, RunInstancesCommand, TerminateInstancesCommand, DescribeInstancesCommand } from "@aws-sdk/client-ec2";
+import { GetConsoleOutputCommand, RegisterImageCommand, RunInstancesCommand, TerminateInstancesCommand, DescribeInstanceStatusCommand, DescribeInstancesCommand } from "@aws-sdk/client-ec2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitForInstances } from "../../src/client/instance-wait.js";
 import { TestEndpoint } from "../ec2.js";
@@ -32,8 +32,16 @@ describe("many instances on a 2-core machine", () => {
       const out = Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: id }))).Output!, "base64").toString("latin1");
       expect(out).toContain(MARKER);
     }
+    // DescribeInstanceStatus: filters by EC2's names; ended instances only with IncludeAllInstances.
+    const ok = await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: ids, Filters: [{ Name: "instance-status.status", Values: ["ok"] }, { Name: "instance-state-name", Values: ["running"] }] }));
+    expect(ok.InstanceStatuses!.map((s) => s.InstanceId).sort()).toEqual([...ids].sort());
+    const impaired = await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: ids, Filters: [{ Name: "system-status.status", Values: ["impaired"] }] }));
+    expect(impaired.InstanceStatuses).toEqual([]);
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
     await waitForInstances(ec2, ids, "terminated", { timeoutMs: 60_000 });
+    expect((await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: ids }))).InstanceStatuses).toEqual([]);
+    const ended = await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: ids, IncludeAllInstances: true, Filters: [{ Name: "instance-state-name", Values: ["terminated"] }] }));
+    expect(ended.InstanceStatuses!.map((s) => [s.InstanceState!.Name, s.AvailabilityZone])).toEqual(ids.map(() => ["terminated", "us-east-1a"]));
     const states = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }))).Reservations!.flatMap((r) => r.Instances!.map((x) => x.State!.Name));
     expect(new Set(states)).toEqual(new Set(["terminated"]));
   }, 240_000);
