@@ -39,6 +39,7 @@ need_tools() {
   command -v sfdisk >/dev/null || missing+=(fdisk)
   command -v cpio >/dev/null || missing+=(cpio)
   command -v xz >/dev/null || missing+=(xz-utils)
+  command -v readelf >/dev/null || missing+=(binutils)
   apt_install_host "${missing[@]}"
 }
 
@@ -105,7 +106,11 @@ extract_kernel() {
 # The guest's disk drivers, in load order (dependencies first): libata's PIIX
 # driver for v86's IDE controller and the SCSI disk driver, so that guests see
 # their volumes as /dev/sda, /dev/sdb.
-DISK_MODULES="crypto/crct10dif_common crypto/crct10dif_generic lib/crc-t10dif lib/crc64 crypto/crc64_rocksoft_generic lib/crc64-rocksoft block/t10-pi drivers/scsi/scsi_common drivers/scsi/scsi_mod drivers/scsi/sd_mod drivers/ata/libata drivers/ata/ata_piix"
+# Then FAT (vfat, codepage 437, ascii names: the kernel's defaults), so that
+# /init can mount the boot partition at /boot: the one place a provisioner
+# (Packer's, a user's UserData) can leave files that an image made from the
+# instance keeps.
+DISK_MODULES="crypto/crct10dif_common crypto/crct10dif_generic lib/crc-t10dif lib/crc64 crypto/crc64_rocksoft_generic lib/crc64-rocksoft block/t10-pi drivers/scsi/scsi_common drivers/scsi/scsi_mod drivers/scsi/sd_mod drivers/ata/libata drivers/ata/ata_piix fs/fat/fat fs/fat/vfat fs/nls/nls_cp437 fs/nls/nls_ascii"
 # The NIC drivers v86 emulates, each in load order (from each module's .modinfo depends=).
 NE2K_MODULES="drivers/net/ethernet/8390/8390 drivers/net/ethernet/8390/ne2k-pci"
 VIRTIO_NET_MODULES="drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/core/failover drivers/net/net_failover drivers/net/virtio_net"
@@ -127,25 +132,48 @@ install_modules() {
   done
 }
 
-# Debian's dropbear (the SSH server of the sample images) and the shared
-# libraries it needs (its ELF NEEDED entries, and the loader); only these
-# files, not whole packages, to keep the initramfs small.
-DROPBEAR_DEBS="dropbear-bin libc6 libcrypt1 libtomcrypt1 libtommath1 libgmp10 zlib1g"
-DROPBEAR_LIBS="ld-linux.so.2 libc.so.6 libcrypt.so.1 libtomcrypt.so.1 libtommath.so.1 libgmp.so.10 libz.so.1"
+# Debian's dropbear (the SSH server of the sample images), OpenSSH's scp (the
+# remote end of `scp -t`, which Packer's SSH communicator uploads through) and
+# the packages holding the shared libraries they reach; only the files they
+# need go into the initramfs (found from ELF NEEDED entries), not whole packages.
+SSH_DEBS="dropbear-bin openssh-client libc6 libcrypt1 libtomcrypt1 libtommath1 libgmp10 zlib1g"
 
-# install_dropbear ROOTFS: dropbear, dropbearkey and their libraries (in /lib, the loader's own search path).
-install_dropbear() {
-  local rd=$1 tmp p lib found
+elf_needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'; }
+elf_interp() { readelf -l "$1" | sed -n 's/.*Requesting program interpreter: \(.*\)\]$/\1/p'; }
+
+# install_libraries PKGROOT ROOTFS FILE...: the libraries FILEs need, and
+# theirs, from PKGROOT's multiarch dirs into ROOTFS/lib (the loader's own
+# search path: no ld.so.cache needed), and the loader at its own path.
+install_libraries() {
+  local pkg=$1 rd=$2 lib found d seen=" "; shift 2
+  local todo=("$@")
+  while [ ${#todo[@]} -gt 0 ]; do
+    for lib in $(elf_needed "${todo[0]}"); do
+      case "$seen" in *" $lib "*) continue ;; esac
+      seen="$seen$lib "
+      found=""
+      for d in lib/i386-linux-gnu usr/lib/i386-linux-gnu; do [ -e "$pkg/$d/$lib" ] && found=$pkg/$d/$lib && break; done
+      [ -n "$found" ] || die "$lib (needed by $(basename "${todo[0]}")) is in none of the packages $SSH_DEBS"
+      cp -L "$found" "$rd/lib/$lib"
+      todo+=("$rd/lib/$lib")
+    done
+    todo=("${todo[@]:1}")
+  done
+  local interp; interp=$(elf_interp "$1")
+  [ -n "$interp" ] || die "$(basename "$1") names no program interpreter"
+  install -D -m 0755 "$(readlink -f "$pkg$interp")" "$rd$interp"
+}
+
+# install_ssh ROOTFS: dropbear, dropbearkey, scp and their libraries.
+install_ssh() {
+  local rd=$1 tmp p
   tmp=$(mktemp -d)
-  for p in $DROPBEAR_DEBS; do dpkg-deb -x "$(deb_of i386 "$p")" "$tmp"; done
+  for p in $SSH_DEBS; do dpkg-deb -x "$(deb_of i386 "$p")" "$tmp"; done
   mkdir -p "$rd/lib" "$rd/usr/sbin" "$rd/usr/bin" "$rd/etc/dropbear"
   cp "$tmp/usr/sbin/dropbear" "$rd/usr/sbin/dropbear"
   cp "$tmp/usr/bin/dropbearkey" "$rd/usr/bin/dropbearkey"
-  for lib in $DROPBEAR_LIBS; do
-    found=$(find "$tmp" -name "$lib" \( -type f -o -type l \) | head -n 1)
-    [ -n "$found" ] || die "$lib not found in the packages $DROPBEAR_DEBS"
-    cp -L "$found" "$rd/lib/$lib"
-  done
+  cp "$tmp/usr/bin/scp" "$rd/usr/bin/scp"
+  install_libraries "$tmp" "$rd" "$rd/usr/sbin/dropbear" "$rd/usr/bin/dropbearkey" "$rd/usr/bin/scp"
   rm -rf "$tmp"
 }
 
@@ -161,7 +189,7 @@ build_initramfs() {
   install_modules "$root/kernel" "$root/rd/lib/modules" order $DISK_MODULES
   install_modules "$root/kernel" "$root/rd/lib/modules/net" ne2k.order $NE2K_MODULES
   install_modules "$root/kernel" "$root/rd/lib/modules/net" virtio.order $VIRTIO_NET_MODULES
-  install_dropbear "$root/rd"
+  install_ssh "$root/rd"
   install -m 0755 "$HERE/init.sh" "$root/rd/init"
   install -D -m 0755 "$HERE/udhcpc.script" "$root/rd/usr/share/udhcpc/default.script"
   if mknod "$root/rd/dev/console" c 5 1 2>/dev/null && mknod "$root/rd/dev/ttyS0" c 4 64 2>/dev/null; then :; else
@@ -262,7 +290,7 @@ main() {
   log "idle.img"
   nasm -f bin -DIDLE -o "$OUT/idle.img" "$HERE/mbr.asm"
 
-  fetch_debs i386 busybox-static $DROPBEAR_DEBS
+  fetch_debs i386 busybox-static $SSH_DEBS
   local k386; k386=$(newest_kernel i386 686)
   [ -n "$k386" ] || die "no linux-image-6.1.0-*-686-unsigned in the i386 index (see $CACHE/apt-i386/update.log)"
   fetch_debs i386 "$k386"
@@ -298,7 +326,7 @@ main() {
   {
     printf '{\n  "built": "%s",\n  "cmdline": "%s",\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$CMDLINE"
     printf '  "packages": [%s,\n    %s,\n    %s' "$(deb_json "$busybox_deb")" "$(deb_json "$kdeb386")" "$(deb_json "$kdeb64")"
-    for p in $DROPBEAR_DEBS; do printf ',\n    %s' "$(deb_json "$(deb_of i386 "$p")")"; done
+    for p in $SSH_DEBS; do printf ',\n    %s' "$(deb_json "$(deb_of i386 "$p")")"; done
     printf '],\n'
     printf '  "host": [%s,\n    %s,\n    %s],\n' \
       "$(host_json seabios /usr/share/seabios/bios-256k.bin)" \

@@ -14,6 +14,11 @@ mdev -s 2>/dev/null
 # Wait (at most 5 s) for the IDE probe to show the disks.
 i=0; while [ $i -lt 50 ] && ! ls /sys/block | grep -q '^sd'; do sleep 0.1; i=$((i+1)); done
 echo "AMIBOOT-DISKS-READY $(cd /sys/block && for d in sd*; do [ -e "$d" ] && echo "$d:$(cat $d/size)"; done | tr '\n' ' ')"
+# The root volume's FAT partition (hvm-linux.img's) at /boot, written through:
+# a stop cuts the power, and what a provisioner leaves there must already be
+# on the volume, where an image made from the instance finds it.
+mkdir -p /boot
+mount -t vfat -o sync /dev/sda1 /boot 2>/dev/null || rmdir /boot
 
 # The network, in the background so that the shell is not delayed: load the
 # driver of the NIC on the PCI bus (ne2k-pci or virtio-net; the load order is
@@ -43,8 +48,9 @@ net_up() {
 # datasource does: an IMDSv2 token (a PUT, sent with nc since busybox wget
 # cannot PUT; without a token it falls back to IMDSv1), the hostname, the
 # launch key into /root/.ssh/authorized_keys; start dropbear (keys only, as
-# root); then run the UserData when it is a `#!` script, at every boot, its
-# output on the console and in /var/log/user-data.log.
+# root; its host key printed on the console); then run the UserData when it
+# is a `#!` script, at every boot, its output on the console and in
+# /var/log/user-data.log, and its exit status in AMIBOOT-USER-DATA-DONE rc=N.
 cloud_setup() {
   md=http://169.254.169.254/latest
   token=$(printf 'PUT /latest/api/token HTTP/1.0\r\nHost: 169.254.169.254\r\nX-aws-ec2-metadata-token-ttl-seconds: 21600\r\n\r\n' \
@@ -60,13 +66,28 @@ cloud_setup() {
   chmod 700 /root /root/.ssh
   { get meta-data/public-keys/0/openssh-key && echo; } > /root/.ssh/authorized_keys || : > /root/.ssh/authorized_keys
   chmod 600 /root/.ssh/authorized_keys
-  [ -e /etc/dropbear/dropbear_ed25519_host_key ] || dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&1
-  dropbear -s -p 22 -r /etc/dropbear/dropbear_ed25519_host_key -P /tmp/dropbear.pid 2>/dev/null \
-    && echo "AMIBOOT-SSH-READY instance=$id keys=$(grep -c . /root/.ssh/authorized_keys)"
+  # ed25519 and ECDSA host keys (both quick to make in an emulated CPU; RSA is
+  # not). dropbear offers RSA host key algorithms even without an RSA key and
+  # hangs up on a client that picks one: Go's SSH client (Packer's) prefers
+  # ECDSA to RSA, OpenSSH ed25519.
+  keys=""
+  for t in ed25519 ecdsa; do
+    k=/etc/dropbear/dropbear_${t}_host_key
+    [ -e $k ] || dropbearkey -t $t -f $k >/dev/null 2>&1
+    keys="$keys -r $k"
+  done
+  # The host keys on the console between cloud-init's markers (for known_hosts).
+  echo "-----BEGIN SSH HOST KEY KEYS-----"
+  for t in ed25519 ecdsa; do dropbearkey -y -f /etc/dropbear/dropbear_${t}_host_key 2>/dev/null | grep -E '^(ssh|ecdsa)-'; done
+  echo "-----END SSH HOST KEY KEYS-----"
+  dropbear -s -p 22 $keys -P /tmp/dropbear.pid 2>/dev/null || return 0
+  # dropbear binds after it forks: ready means :22 (0016) in LISTEN (0A), at most 5 s.
+  i=0; while [ $i -lt 50 ] && ! grep -q ':0016 00000000:0000 0A' /proc/net/tcp; do sleep 0.1; i=$((i+1)); done
+  echo "AMIBOOT-SSH-READY instance=$id keys=$(grep -c . /root/.ssh/authorized_keys)"
   if get user-data > /tmp/user-data && [ "$(head -c 2 /tmp/user-data)" = '#!' ]; then
     chmod +x /tmp/user-data
-    /tmp/user-data 2>&1 | tee /var/log/user-data.log
-    echo "AMIBOOT-USER-DATA-DONE"
+    { (cd / && HOME=/root /tmp/user-data); echo $? > /tmp/user-data.rc; } 2>&1 | tee /var/log/user-data.log
+    echo "AMIBOOT-USER-DATA-DONE rc=$(cat /tmp/user-data.rc)"
   fi
 }
 printf 'root:x:0:0:root:/root:/bin/sh\n' > /etc/passwd

@@ -1,9 +1,11 @@
+import Database from "better-sqlite3";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { Accounts } from "../src/cloud/accounts.js";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const IMAGES = process.env.AMIBOOT_IMAGES ?? path.join(ROOT, "images", "build");
@@ -46,6 +48,24 @@ export function serveProcess(env: NodeJS.ProcessEnv): Promise<{ server: ChildPro
     });
     server.on("exit", () => reject(new Error(`serve exited: ${out}`)));
   });
+}
+
+/** `serveProcess` on `$AMIBOOT_HOME` of `env`, with the default account's keys for clients (read from its database). */
+export async function serveWithKeys(env: NodeJS.ProcessEnv): Promise<{ server: ChildProcess; endpoint: string; keys: { accessKeyId: string; secretAccessKey: string } }> {
+  const { server, endpoint } = await serveProcess(env);
+  const db = new Database(path.join(env.AMIBOOT_HOME!, "amiboot.sqlite"), { readonly: true, fileMustExist: true });
+  try {
+    return { server, endpoint, keys: new Accounts(db).defaultAccount() };
+  } finally {
+    db.close();
+  }
+}
+
+/** Stops a server process and waits for it to exit. */
+export async function stopProcess(server: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => server.once("exit", resolve));
+  server.kill();
+  await exited;
 }
 
 /**

@@ -8,6 +8,8 @@
 #   chromium               renders the benchmark's HTML report headless
 #   openssh-client         ssh and ssh-keygen: test/integration/ssh-workflow.test.ts logs in
 #                          to an instance; test/unit/key-pairs.test.ts reads the keys back
+#   packer                 Debian's Packer 1.6.6: test/integration/packer.test.ts runs its
+#                          amazon-ebs builder against amiboot serve
 #
 # AMIBOOT_TEST_NO_INSTALL=1 skips the install (the tests that need a missing
 # package then fail, naming it).
@@ -22,6 +24,7 @@ missing=()
 [ -x /usr/bin/aws ] || missing+=(awscli)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 { [ -x /usr/bin/ssh ] && [ -x /usr/bin/ssh-keygen ]; } || missing+=(openssh-client)
+[ -x /usr/bin/packer ] || missing+=(packer)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

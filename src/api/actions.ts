@@ -8,11 +8,12 @@ import { KEY_PAIR_ACTIONS } from "./key-pair-actions.js";
 import { NETWORK_ACTIONS } from "./network-actions.js";
 import { boolParam } from "./query.js";
 import { TAG_ACTIONS } from "./tag-actions.js";
+import { VOLUME_ACTIONS } from "./volume-actions.js";
 
 export type { Call, Handler } from "./call.js";
 
 /** Every supported Action, by name: the tables of each resource's actions. */
-const ACTIONS: Readonly<Record<string, Handler>> = Object.freeze({ ...IMAGE_ACTIONS, ...TAG_ACTIONS, ...INSTANCE_ACTIONS, ...INSTANCE_TYPE_ACTIONS, ...KEY_PAIR_ACTIONS, ...NETWORK_ACTIONS });
+const ACTIONS: Readonly<Record<string, Handler>> = Object.freeze({ ...IMAGE_ACTIONS, ...TAG_ACTIONS, ...INSTANCE_ACTIONS, ...INSTANCE_TYPE_ACTIONS, ...KEY_PAIR_ACTIONS, ...NETWORK_ACTIONS, ...VOLUME_ACTIONS });
 
 /** Runs one action for an authenticated caller; DryRun is answered here, for every action alike. */
 export function dispatch(cloud: Cloud, action: string, call: Call): Record<string, unknown> | Promise<Record<string, unknown>> {

@@ -3,7 +3,7 @@ import { matchFields } from "../cloud/filters.js";
 import { Ec2Error } from "../errors.js";
 import type { MetadataOptions } from "../net/imds.js";
 import type { Handler } from "./call.js";
-import { blockDeviceMappings, boolParam, filters, intParam, listParam, stringParam, tagSpecifications } from "./query.js";
+import { blockDeviceMappings, boolParam, filters, intParam, listParam, refParam, stringParam, tagSpecifications } from "./query.js";
 
 /** The instance actions: RunInstances and the lifecycle, console output, CreateImage. */
 export const INSTANCE_ACTIONS: Record<string, Handler> = {
@@ -19,11 +19,11 @@ export const INSTANCE_ACTIONS: Record<string, Handler> = {
       tags: tagsFor(params, "instance", op),
       volumeTags: tagsFor(params, "volume", op),
       network: {
-        keyName: stringParam(params, "KeyName", { op }),
+        keyName: refParam(params, "KeyName", op),
         securityGroupIds: listParam(params, "SecurityGroupId", op),
         securityGroupNames: listParam(params, "SecurityGroup", op),
-        subnetId: stringParam(params, "SubnetId", { op }),
-        availabilityZone: stringParam(params, "Placement.AvailabilityZone", { op }),
+        subnetId: refParam(params, "SubnetId", op),
+        availabilityZone: refParam(params, "Placement.AvailabilityZone", op),
         metadataOptions: metadataOptions(params, "MetadataOptions.", op),
       },
     });

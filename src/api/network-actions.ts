@@ -3,7 +3,7 @@ import { availabilityZones, defaultSubnets, defaultVpc } from "../cloud/networks
 import type { Rule, SecurityGroup } from "../cloud/security-groups.js";
 import { Ec2Error } from "../errors.js";
 import type { Handler } from "./call.js";
-import { filters, intParam, listParam, stringParam, structList } from "./query.js";
+import { filters, intParam, listParam, refParam, stringParam, structList } from "./query.js";
 import { tagsOf } from "./tag-specifications.js";
 
 /** Security groups and the default network (VPC, subnets, zones). */
@@ -13,7 +13,7 @@ export const NETWORK_ACTIONS: Record<string, Handler> = {
     const g = cloud.securityGroups.create(accountId, region, {
       name: stringParam(params, "GroupName", { op }),
       description: stringParam(params, "GroupDescription", { op }),
-      vpcId: stringParam(params, "VpcId", { op }),
+      vpcId: refParam(params, "VpcId", op),
       tags: tagsOf(params, "security-group", op),
     });
     return { return: true, groupId: g.groupId, tagSet: g.tags };

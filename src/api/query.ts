@@ -62,6 +62,15 @@ export function stringParam(p: QueryParams, name: string, opts: ParamOptions = {
   return value;
 }
 
+/**
+ * An optional resource reference (`VpcId`, `SubnetId`, `KeyName`, a zone):
+ * an empty value is the same as none, as EC2 takes it. The AWS SDK for Go v1
+ * sends `VpcId=` for an unset string it was given a pointer to (Packer does).
+ */
+export function refParam(p: QueryParams, name: string, op = DEFAULT_OP): string | undefined {
+  return stringParam(p, name, { op }) || undefined;
+}
+
 /** A 32-bit signed integer parameter (`MaxResults=10`). */
 export function intParam(p: QueryParams, name: string, opts: ParamOptions = {}): number | undefined {
   const value = stringParam(p, name, opts);

@@ -112,7 +112,8 @@ export async function attachGuestNetwork(emulator: NetworkedEmulator, options: A
   for (const listener of adapter.bus.listeners["tcp-connection"] ?? []) {
     if (listener.this_value === adapter) adapter.bus.unregister("tcp-connection", listener.fn);
   }
-  if (mac) setMac(await waitFor(() => (emulator as V86Machine).v86?.cpu?.devices?.net, deadline, "NIC"), mac);
+  // v86 restores a saved state in the same step that creates the devices: a MAC set now is not overwritten by it.
+  if (mac) setMac(await waitFor(() => nicOf(emulator as V86Machine), deadline, "NIC"), mac);
   let attached = true;
   const route = (conn: IncomingConnection): void => {
     // Not accepted: v86 answers the guest's SYN with a reset ("connection refused").
@@ -144,7 +145,13 @@ interface Nic {
 }
 
 interface V86Machine {
-  v86?: { cpu?: { devices?: { net?: Nic } } };
+  /** ne2k is `net`, virtio-net is `virtio_net`. */
+  v86?: { cpu?: { devices?: { net?: Nic; virtio_net?: Nic } } };
+}
+
+function nicOf(emulator: V86Machine): Nic | undefined {
+  const devices = emulator.v86?.cpu?.devices;
+  return devices?.net ?? devices?.virtio_net;
 }
 
 /** Gives the NIC this MAC, in place, and tells the adapter (as the NIC does when it is created). */

@@ -2,7 +2,6 @@ import { DeleteSnapshotCommand, DescribeSnapshotsCommand } from "@aws-sdk/client
 import type { Command } from "commander";
 import { uploadDisk } from "./disk-upload.js";
 import { clientOptions, ec2, withCloud, type ClientFlags } from "./endpoint.js";
-import { Volumes } from "../cloud/volumes.js";
 import { amibootHome } from "../home.js";
 import { refuseWhileServed } from "../store/server-lock.js";
 import { VolumeStore, type SnapshotManifest } from "../volumes/store.js";
@@ -140,7 +139,7 @@ export function addVolumeCommands(program: Command): void {
         () => {
           refuseWhileServed(amibootHome(), "'amiboot volume delete'", "stop the server first (its instances use these volumes)");
           // The instance records say who uses the volume: a running or stopped instance's volume stays.
-          return { volumeId: id, ...withCloud((cloud) => new Volumes(cloud.db, cloud.volumes).delete(id, "cli.volumeDelete")) };
+          return { volumeId: id, ...withCloud((cloud) => cloud.ebsVolumes.deleteLocal(id, "cli.volumeDelete")) };
         },
         (r) => `deleted ${r.volumeId} (${r.freedChunks} chunks freed)\n`,
       ),

@@ -10,8 +10,9 @@ import { Images, type Image, type RegisterImageRequest } from "./images.js";
 import { instancesOptions } from "./instance-options.js";
 import { Instances, type InstancesOptions } from "./instances.js";
 import { SnapshotUploads } from "./snapshot-uploads.js";
-import { Snapshots } from "./snapshots.js";
+import { Snapshots, type Snapshot } from "./snapshots.js";
 import { checkTags, Tags, type Tag } from "./tags.js";
+import { Volumes } from "./volumes.js";
 
 /** A tag as DescribeTags lists it. */
 export interface ResourceTag extends Tag {
@@ -29,6 +30,8 @@ export class Cloud {
   readonly volumes: VolumeStore;
   readonly tags: Tags;
   readonly snapshots: Snapshots;
+  /** EBS volumes as EC2 resources (their blocks are in `volumes`, the store). */
+  readonly ebsVolumes: Volumes;
   readonly uploads: SnapshotUploads;
   readonly images: Images;
   readonly instances: Instances;
@@ -46,12 +49,13 @@ export class Cloud {
     this.volumes = new VolumeStore(home);
     this.tags = new Tags(this.db);
     this.snapshots = new Snapshots(this.db, this.volumes, this.tags);
+    this.ebsVolumes = new Volumes(this.db, this.volumes, this.snapshots, this.tags);
     this.uploads = new SnapshotUploads(this.volumes, this.snapshots);
     this.images = new Images(this.db, this.volumes, this.snapshots, this.tags, path.join(home, "buckets"));
     this.keyPairs = new KeyPairs(this.db, this.tags);
     this.securityGroups = new SecurityGroups(this.db, this.tags, (groupId) => this.instances.rulesChanged(groupId));
     const networks = new InstanceNetworks(this.db, this.keyPairs, this.securityGroups);
-    this.instances = new Instances(this.db, this.volumes, this.images, this.snapshots, this.tags, networks, path.join(home, "consoles"), path.join(home, "states"), instanceOptions);
+    this.instances = new Instances(this.db, this.ebsVolumes, this.images, this.snapshots, this.tags, networks, path.join(home, "consoles"), path.join(home, "states"), instanceOptions);
   }
 
   /**
@@ -67,6 +71,7 @@ export class Cloud {
       // Only a leak: the next start tries again. The server must start anyway.
       console.error(`amiboot: could not delete unrecorded snapshots yet: ${(err as Error).message}`);
     }
+    this.ebsVolumes.adoptUnrecorded();
     this.instances.recover();
     void this.images.resumePending();
   }
@@ -107,6 +112,19 @@ export class Cloud {
     for (const snap of gone) this.volumes.deleteSnapshot(snap);
   }
 
+  /**
+   * CreateSnapshot of one of the caller's volumes, with its tags. A volume
+   * in use by a running VM gives a crash-consistent snapshot: the blocks
+   * written so far, as EC2's snapshot of an attached volume.
+   */
+  snapshotVolume(caller: string, region: string, volumeId: string, description: string | undefined, tags: Tag[]): Snapshot {
+    const op = "CreateSnapshot";
+    this.ebsVolumes.get(caller, region, volumeId, op);
+    checkTags(tags, op);
+    if (description !== undefined && description.length > 255) throw new Ec2Error("InvalidParameterValue", "The description must be 255 characters or fewer", op);
+    return this.snapshots.adopt(caller, region, this.volumes.snapshotVolume(volumeId, description !== undefined ? { description } : {}), tags);
+  }
+
   deleteSnapshot(caller: string, region: string, snapshotId: string): void {
     this.snapshots.delete(caller, region, snapshotId, this.images.imagesUsingSnapshot(snapshotId));
   }
@@ -131,7 +149,7 @@ export class Cloud {
     const { images } = this.images.describe(caller, region, { imageIds: [], owners: [], executableUsers: [], filters: [] });
     const { snapshots } = this.snapshots.describe(caller, region, { snapshotIds: [], owners: [], filters: [] });
     const instances = this.instances.describe(caller, region, { instanceIds: [], filters: [] });
-    const volumeTags = this.tags.ofMany(this.instances.volumeIds(caller, region));
+    const volumeTags = this.tags.ofMany(this.ebsVolumes.ids(caller, region));
     return [
       ...images.flatMap((i) => i.tags.map((t) => ({ resourceId: i.imageId, resourceType: "image" as const, ...t }))),
       ...snapshots.flatMap((s) => s.tags.map((t) => ({ resourceId: s.snapshotId, resourceType: "snapshot" as const, ...t }))),
@@ -145,8 +163,8 @@ export class Cloud {
     if (id.startsWith("ami-")) this.images.owned(caller, region, id, op);
     else if (id.startsWith("snap-")) this.snapshots.get(caller, region, id, op);
     else if (id.startsWith("i-")) this.instances.get(caller, region, id, op);
-    else if (id.startsWith("vol-")) this.instances.volume(caller, region, id, op);
-    else throw new Ec2Error("InvalidID", `The ID '${id}' is not valid (amiboot tags images, snapshots, instances and their volumes)`, op);
+    else if (id.startsWith("vol-")) this.ebsVolumes.get(caller, region, id, op);
+    else throw new Ec2Error("InvalidID", `The ID '${id}' is not valid (amiboot tags images, snapshots, instances and volumes)`, op);
   }
 
   close(): void {

@@ -2,7 +2,7 @@ import { randomBytes, randomInt } from "node:crypto";
 import { Ec2Error } from "../errors.js";
 import { checkOptions, DEFAULT_METADATA_OPTIONS, type MetadataOptions } from "../net/imds.js";
 import type { InstanceFacts } from "../net/metadata.js";
-import { hostPortFor, type NetworkPlan, type PortForwardSpec } from "../net/network-plan.js";
+import { guestPortFor, hostPortFor, type NetworkPlan, type PortForwardSpec } from "../net/network-plan.js";
 import type { Db } from "../store/db.js";
 import type { Instance, InstanceNetwork } from "./instance-records.js";
 import type { KeyPairs } from "./key-pairs.js";
@@ -164,7 +164,8 @@ export class InstanceNetworks {
  * all-protocol (-1) rules open none. Each guest port P listens on the
  * instance's own loopback address (its PublicIpAddress) at
  * `hostPortFor(P)`: P itself from 1024 up, 10000 + P below (an unprivileged
- * user cannot bind ports under 1024), so SSH is `ssh -p 10022 user@127.77.x.y`.
+ * user cannot bind ports under 1024), so SSH is `ssh -p 10022 user@127.77.x.y`;
+ * a rule for 10000 + P (P < 1024) opens guest port P too (`guestPortFor`).
  * A rule gives at most its first MAX_FORWARDS_PER_RULE ports (a listener per
  * port: 0-65535 would be 65536 sockets); port 0 is never forwarded.
  */
@@ -174,7 +175,7 @@ export function forwardsFor(rules: readonly Rule[], hostAddress: string): PortFo
     if (rule.protocol !== "tcp" || rule.source.startsWith("sg-") || !cidrContains(rule.source, HOST_PEER)) continue;
     const first = Math.max(rule.fromPort, 1);
     const last = Math.min(rule.toPort, first + MAX_FORWARDS_PER_RULE - 1);
-    for (let p = first; p <= last; p++) ports.add(p);
+    for (let p = first; p <= last; p++) ports.add(guestPortFor(p));
   }
   return [...ports].sort((a, b) => a - b).map((guestPort) => ({ guestPort, hostAddress, hostPort: hostPortFor(guestPort) }));
 }

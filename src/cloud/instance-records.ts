@@ -192,6 +192,17 @@ export class InstanceRecords {
     this.db.prepare("update instances set state = ?, state_reason = ? where id = ?").run(state, reason ? JSON.stringify(reason) : null, id);
   }
 
+  /** Rewrites an instance's devices (AttachVolume, DetachVolume: inside their transaction). */
+  updateDevices(id: string, change: (devices: AttachedDevice[]) => AttachedDevice[]): void {
+    const row = this.db.prepare("select devices from instances where id = ?").get(id) as Pick<Row, "devices">;
+    this.db.prepare("update instances set devices = ? where id = ?").run(JSON.stringify(change(JSON.parse(row.devices) as AttachedDevice[])), id);
+  }
+
+  /** Rewrites the disks an instance boots from (AttachVolume, DetachVolume, ModifyVolume). */
+  updateDisks(id: string, change: (disks: DiskSpec[]) => DiskSpec[]): void {
+    this.db.prepare("update instances set disks = ? where id = ?").run(JSON.stringify(change(this.bootSource(id).disks)), id);
+  }
+
   setMilestones(id: string, milestones: Milestone[]): void {
     this.db.prepare("update instances set milestones = ? where id = ?").run(JSON.stringify(milestones), id);
   }

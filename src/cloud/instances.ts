@@ -9,7 +9,6 @@ import { Ec2Error } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import type { Db } from "../store/db.js";
 import { readManifest } from "../volumes/bundle.js";
-import type { VolumeStore } from "../volumes/store.js";
 import { attachMapping } from "./attach-mappings.js";
 import { resolveMappings, type BlockDeviceMapping } from "./block-device-mappings.js";
 import { filterPredicate, type Filter } from "./filters.js";
@@ -23,6 +22,7 @@ import { instancesOptions, type InstancesOptions } from "./instance-options.js";
 import { INSTANCE_FILTERS, InstanceRecords, type AttachedDevice, type Instance, type NewInstance } from "./instance-records.js";
 import { DEFAULT_INSTANCE_TYPE, memoryOf } from "./instance-types.js";
 import type { Snapshots } from "./snapshots.js";
+import type { Volumes } from "./volumes.js";
 import { checkTags, type Tag, type Tags } from "./tags.js";
 import { imageMappings } from "./image-mappings.js";
 
@@ -78,7 +78,7 @@ export class Instances {
 
   constructor(
     private readonly db: Db,
-    private readonly volumes: VolumeStore,
+    private readonly ebs: Volumes,
     private readonly images: Images,
     private readonly snapshots: Snapshots,
     private readonly tags: Tags,
@@ -90,7 +90,7 @@ export class Instances {
     this.options = instancesOptions(options);
     this.records = new InstanceRecords(db);
     this.lifecycle = new InstanceLifecycle(this.records, (e) => this.events.emit("state", e));
-    this.launcher = new InstanceLauncher(this.options, volumes.home, consoleDir, stateDir, {
+    this.launcher = new InstanceLauncher(this.options, ebs.store.home, consoleDir, stateDir, {
       started: (id) => this.move(id, { type: "vm-started" }, "cloud.boot"),
       milestone: (id, milestone) => this.events.emit("milestone", { instanceId: id, milestone }),
       ended: (id, why, error, milestones) => {
@@ -144,7 +144,7 @@ export class Instances {
       rootDeviceName: image.rootDeviceName,
       image: image.blockDeviceMappings,
       launch: r.blockDeviceMappings,
-      snapshotSizeGiB: this.volumes.snapshotSizeGiB,
+      snapshotSizeGiB: this.ebs.store.snapshotSizeGiB,
       rootKind: image.rootDeviceType,
       op,
     });
@@ -157,7 +157,7 @@ export class Instances {
     const created: NewInstance[] = [];
     try {
       for (let i = 0; i < count; i++) {
-        const attached = attachMapping(resolved, this.volumes, { ...(bundleManifest ? { bundleManifest, bundleSize: bundleSize! } : {}) });
+        const attached = attachMapping(resolved, this.ebs.store, { ...(bundleManifest ? { bundleManifest, bundleSize: bundleSize! } : {}) });
         const byDevice = new Map(attached.volumes.map((v) => [v.deviceName, v]));
         const devices: AttachedDevice[] = resolved.map((d) => {
           const v = byDevice.get(d.deviceName);
@@ -169,11 +169,12 @@ export class Instances {
       }
       this.records.insert(created, LAUNCH_STATE, () => {
         this.networks.assign(created.map((c) => c.id), network);
+        for (const c of created) this.ebs.record(caller, region, network.subnet.availabilityZone, volumeIds(c.devices));
         if (r.tags.length > 0) this.tags.set(created.map((c) => c.id), r.tags, op);
         if (volumeTags.length > 0) this.tags.set(created.flatMap((c) => volumeIds(c.devices)), volumeTags, op);
       });
     } catch (err) {
-      for (const c of created) for (const id of volumeIds(c.devices)) this.volumes.deleteVolume(id);
+      for (const c of created) for (const id of volumeIds(c.devices)) this.ebs.store.deleteVolume(id);
       throw err;
     }
     const warm = r.tags.some((t) => t.key === WARM_TAG && t.value !== "false");
@@ -279,7 +280,7 @@ export class Instances {
     const made: string[] = [];
     try {
       return this.db.transaction(() => {
-        const mappings = imageMappings(this.snapshots, this.volumes, { caller, region, instance: i, name: r.name, removed, requested: r.blockDeviceMappings, made });
+        const mappings = imageMappings(this.snapshots, this.ebs.store, { caller, region, instance: i, name: r.name, removed, requested: r.blockDeviceMappings, made });
         const image = this.images.register(caller, region, {
           name: r.name,
           ...(r.description !== undefined ? { description: r.description } : {}),
@@ -293,29 +294,12 @@ export class Instances {
       })();
     } catch (err) {
       // The rolled-back snapshot records' blocks: nothing refers to them now.
-      for (const id of made) this.volumes.deleteSnapshot(id);
+      for (const id of made) this.ebs.store.deleteSnapshot(id);
       throw err;
     } finally {
       // Started again unless something ended it meanwhile (a terminate).
       if (reboot && this.records.byId(i.instanceId)?.state === "stopped") this.startVm(i.instanceId, op);
     }
-  }
-
-  /**
-   * The id of an EBS volume attached at launch to one of the caller's
-   * instances in `region` (it is taggable), or EC2's error for it.
-   */
-  volume(caller: string, region: string, volumeId: string, op: string): string {
-    if (!isId(volumeId, "vol")) throw new Ec2Error("InvalidVolumeID.Malformed", `Invalid id: "${volumeId}" (expecting "vol-...")`, op);
-    if (!this.volumeIds(caller, region).includes(volumeId)) throw new Ec2Error("InvalidVolume.NotFound", `The volume '${volumeId}' does not exist.`, op);
-    return volumeId;
-  }
-
-  /** The EBS volumes (still there) of the caller's instances in `region`. */
-  volumeIds(caller: string, region: string): string[] {
-    const ids = this.records.list(caller, region, () => new Map()).flatMap((i) => volumeIds(i.devices));
-    const existing = new Set(this.volumes.listVolumes().map((v) => v.id));
-    return ids.filter((id) => existing.has(id));
   }
 
   /** ModifyInstanceMetadataOptions: kept with the instance, and applied at once to its running VM. */
@@ -388,12 +372,12 @@ export class Instances {
   private release(id: string): void {
     for (const d of this.records.byId(id)?.devices ?? []) {
       if (!d.volumeId || !d.deleteOnTermination) continue;
+      this.db.transaction(() => this.ebs.forget(d.volumeId!))();
       try {
-        this.volumes.deleteVolume(d.volumeId);
+        this.ebs.store.deleteVolume(d.volumeId);
       } catch (err) {
         if (!(err instanceof Ec2Error && err.code === "InvalidVolume.NotFound")) throw err;
       }
-      this.tags.forget(d.volumeId);
     }
   }
 

@@ -49,5 +49,18 @@ export interface NetworkUpdate {
  * unprivileged user cannot bind ports under 1024 (so SSH is port 10022).
  */
 export function hostPortFor(guestPort: number): number {
-  return guestPort >= 1024 ? guestPort : 10_000 + guestPort;
+  return guestPort >= 1024 ? guestPort : LOW_PORT_OFFSET + guestPort;
+}
+
+const LOW_PORT_OFFSET = 10_000;
+
+/**
+ * The guest port a rule's port opens: the port itself, except that a host
+ * port standing for a low guest port (10000 + P, P < 1024) opens P. Clients
+ * that authorize the port they connect to (Packer authorizes its ssh_port,
+ * 10022) then reach the guest's P; guest ports 10001-11023 themselves are
+ * not reachable from the host.
+ */
+export function guestPortFor(rulePort: number): number {
+  return rulePort > LOW_PORT_OFFSET && rulePort < LOW_PORT_OFFSET + 1024 ? rulePort - LOW_PORT_OFFSET : rulePort;
 }

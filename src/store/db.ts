@@ -129,6 +129,19 @@ const MIGRATIONS: string[] = [
      groups text not null,
      metadata_options text not null
    );`,
+  // EBS volumes as EC2 resources (whose, where, which type); their blocks live in the volume store,
+  // their attachments are the devices of instances.
+  `create table volumes (
+     id text primary key,
+     region text not null,
+     owner_id text not null references accounts(id),
+     zone text not null,
+     volume_type text not null,
+     iops integer,
+     snapshot_id text,
+     created_at text not null
+   );
+   create index volumes_owner on volumes(region, owner_id);`,
 ];
 
 export type Db = Database.Database;

@@ -235,6 +235,17 @@ export class VolumeStore {
       .map((n) => this.getVolume(n));
   }
 
+  /** Grows a volume (ModifyVolume): blocks past its old end read as zeros until written. */
+  resizeVolume(id: string, sizeBytes: number): VolumeRecord {
+    const record = this.getVolume(id);
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes < record.size || sizeBytes % SECTOR_SIZE !== 0) {
+      throw new Ec2Error("InvalidParameterValue", `volume ${id} cannot go from ${record.size} to ${sizeBytes} bytes: only a bigger multiple of 512`, "volumes.resizeVolume");
+    }
+    const grown = { ...record, size: sizeBytes };
+    writeFileAtomically(path.join(this.volumesDir, id, "volume.json"), JSON.stringify(grown));
+    return grown;
+  }
+
   deleteVolume(id: string): { freedChunks: number } {
     this.getVolume(id);
     return this.locked(() => {

@@ -160,7 +160,7 @@ describe("the default network and security groups over the Query API", () => {
     const names = (Name: string, Values: string[]) => ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name, Values }] })).then((r) => r.SecurityGroups!.map((g) => g.GroupName));
     expect(await names("group-name", ["web"])).toEqual(["web"]);
     expect(await names("group-id", [def.GroupId!])).toEqual(["default"]);
-    expect(await names("vpc-id", [vpcId])).toEqual(["default", "web"]);
+    expect((await names("vpc-id", [vpcId])).sort()).toEqual(["default", "web"]);
 
     expect(await ec2Error(ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupName: "web", IpProtocol: "tcp", FromPort: 80, ToPort: 81, CidrIp: "0.0.0.0/0" })))).toMatchObject({
       name: "InvalidPermission.Duplicate",

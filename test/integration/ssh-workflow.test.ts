@@ -1,10 +1,8 @@
-import Database from "better-sqlite3";
 import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { Accounts } from "../../src/cloud/accounts.js";
-import { awsClientEnv, image, listening, runCli, runProgram, serveProcess, tempDir, type CliResult } from "../helpers.js";
+import { awsClientEnv, image, listening, runCli, runProgram, serveWithKeys, stopProcess, tempDir, type CliResult } from "../helpers.js";
 
 /**
  * The user's real workflow, with unchanged clients: Debian's aws CLI creates
@@ -21,15 +19,10 @@ let endpoint: string;
 let keys: { accessKeyId: string; secretAccessKey: string };
 
 beforeAll(async () => {
-  ({ server, endpoint } = await serveProcess(env));
-  const db = new Database(path.join(home, "amiboot.sqlite"), { readonly: true, fileMustExist: true });
-  keys = new Accounts(db).defaultAccount();
-  db.close();
+  ({ server, endpoint, keys } = await serveWithKeys(env));
 });
 afterAll(async () => {
-  const exited = new Promise((resolve) => server.once("exit", resolve));
-  server.kill();
-  await exited;
+  await stopProcess(server);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -25,6 +25,12 @@ describe("port forwards from ingress rules (forwardsFor)", () => {
     expect(forwardsFor([rule(1023, 1024)], HOST).map((f) => f.hostPort)).toEqual([11023, 1024]);
   });
 
+  it("takes a rule for a low port's host port (10000 + P) as opening guest port P, as Packer authorizes its ssh_port", () => {
+    expect(forwardsFor([rule(10022, 10022)], HOST)).toEqual([{ guestPort: 22, hostAddress: HOST, hostPort: 10022 }]);
+    expect(forwardsFor([rule(22, 22), rule(10022, 10022)], HOST)).toEqual([{ guestPort: 22, hostAddress: HOST, hostPort: 10022 }]);
+    expect(forwardsFor([rule(10000, 10000), rule(11024, 11024)], HOST).map((f) => [f.guestPort, f.hostPort])).toEqual([[10000, 10000], [11024, 11024]]);
+  });
+
   it("opens nothing for sources that exclude the host, other protocols, or group sources", () => {
     const closed = [rule(22, 22, "10.0.0.0/8"), rule(22, 22, "127.0.0.2/32"), rule(53, 53, "0.0.0.0/0", "udp"), rule(-1, -1, "0.0.0.0/0", "icmp"), rule(-1, -1, "0.0.0.0/0", "-1"), rule(22, 22, "sg-0123456789abcdef0")];
     expect(forwardsFor(closed, HOST)).toEqual([]);
