@@ -76,6 +76,7 @@ const CLOUD = {
   OperationNotPermitted: REFUSED,
   "InvalidInstanceID.Malformed": INPUT,
   "InvalidInstanceID.NotFound": INPUT,
+  InvalidInstanceAttributeValue: INPUT,
   IncorrectInstanceState: REFUSED,
   IncorrectState: REFUSED,
   IdempotentParameterMismatch: INPUT,

@@ -3,6 +3,7 @@ import { Ec2Error } from "../errors.js";
 import type { Call, Handler } from "./call.js";
 import { IMAGE_ACTIONS } from "./image-actions.js";
 import { INSTANCE_ACTIONS } from "./instance-actions.js";
+import { INSTANCE_ATTRIBUTE_ACTIONS } from "./instance-attribute-actions.js";
 import { INSTANCE_TYPE_ACTIONS } from "./instance-type-actions.js";
 import { KEY_PAIR_ACTIONS } from "./key-pair-actions.js";
 import { NETWORK_ACTIONS } from "./network-actions.js";
@@ -13,7 +14,7 @@ import { VOLUME_ACTIONS } from "./volume-actions.js";
 export type { Call, Handler } from "./call.js";
 
 /** Every supported Action, by name: the tables of each resource's actions. */
-const ACTIONS: Readonly<Record<string, Handler>> = Object.freeze({ ...IMAGE_ACTIONS, ...TAG_ACTIONS, ...INSTANCE_ACTIONS, ...INSTANCE_TYPE_ACTIONS, ...KEY_PAIR_ACTIONS, ...NETWORK_ACTIONS, ...VOLUME_ACTIONS });
+const ACTIONS: Readonly<Record<string, Handler>> = Object.freeze({ ...IMAGE_ACTIONS, ...TAG_ACTIONS, ...INSTANCE_ACTIONS, ...INSTANCE_ATTRIBUTE_ACTIONS, ...INSTANCE_TYPE_ACTIONS, ...KEY_PAIR_ACTIONS, ...NETWORK_ACTIONS, ...VOLUME_ACTIONS });
 
 /** Runs one action for an authenticated caller; DryRun is answered here, for every action alike. */
 export function dispatch(cloud: Cloud, action: string, call: Call): Record<string, unknown> | Promise<Record<string, unknown>> {

@@ -26,6 +26,11 @@ export const INSTANCE_ACTIONS: Record<string, Handler> = {
         availabilityZone: refParam(params, "Placement.AvailabilityZone", op),
         metadataOptions: metadataOptions(params, "MetadataOptions.", op),
       },
+      attributes: {
+        disableApiTermination: boolParam(params, "DisableApiTermination", { op }),
+        disableApiStop: boolParam(params, "DisableApiStop", { op }),
+        shutdownBehavior: refParam(params, "InstanceInitiatedShutdownBehavior", op),
+      },
     });
     return { reservationId: r.reservationId, ownerId: r.ownerId, groupSet: [], instancesSet: r.instances.map(instanceXml) };
   },
@@ -144,13 +149,18 @@ function instanceXml(i: Instance): Record<string, unknown> {
     architecture: i.architecture,
     rootDeviceType: i.rootDeviceType,
     rootDeviceName: i.rootDeviceName,
-    blockDeviceMapping: i.devices
-      .filter((d) => d.volumeId)
-      .map((d) => ({ deviceName: d.deviceName, ebs: { volumeId: d.volumeId, status: "attached", attachTime: d.attachTime, deleteOnTermination: d.deleteOnTermination ?? false } })),
+    blockDeviceMapping: blockDeviceMappingXml(i),
     virtualizationType: i.virtualizationType,
     hypervisor: "xen",
     tagSet: i.tags,
   };
+}
+
+/** An instance's EBS devices as DescribeInstances and DescribeInstanceAttribute show them. */
+export function blockDeviceMappingXml(i: Instance): Record<string, unknown>[] {
+  return i.devices
+    .filter((d) => d.volumeId)
+    .map((d) => ({ deviceName: d.deviceName, ebs: { volumeId: d.volumeId, status: "attached", attachTime: d.attachTime, deleteOnTermination: d.deleteOnTermination ?? false } }));
 }
 
 /** An instance's network fields: addresses (the public one only while it runs, as in EC2), key, subnet, interface. */

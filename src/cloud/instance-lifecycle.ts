@@ -61,13 +61,17 @@ const notEbs = (what: string) => (i: Instance, op: string) => new Ec2Error("Unsu
 /**
  * A VM that ended: a user's stop or CreateImage's pause -> stopped; a
  * terminate -> terminated; the guest powering off, a failure or a server
- * stop -> stopped for EBS, terminated for instance store (which cannot stop).
+ * stop -> stopped for EBS, terminated for instance store (which cannot stop);
+ * the guest powering off an EBS instance whose shutdown behavior is
+ * `terminate` -> terminated.
  */
 function ended(i: Instance, why: VmEnd, error?: StateReason): Next {
   if (why === "user-stop" || why === "pause") return { state: "stopped", reason: USER_SHUTDOWN };
   if (why === "terminate") return { state: "terminated", reason: USER_SHUTDOWN };
   const reason = why === "server-stop" ? SERVER_STOPPED : why === "failure" ? (error ?? SERVER_STOPPED) : GUEST_SHUTDOWN;
-  return { state: i.rootDeviceType === "ebs" ? "stopped" : "terminated", reason };
+  // The guest's own power-off follows instanceInitiatedShutdownBehavior.
+  const stops = i.rootDeviceType === "ebs" && !(why === "guest-power-off" && i.attributes.shutdownBehavior === "terminate");
+  return { state: stops ? "stopped" : "terminated", reason };
 }
 
 const terminate: Rule<"terminate"> = (_i, e) => (e.vm ? { state: "shutting-down" } : { state: "terminated", reason: USER_SHUTDOWN });

@@ -2,6 +2,7 @@ import type { MetadataOptions } from "../net/imds.js";
 import type { Milestone } from "../boot/timer.js";
 import type { Db } from "../store/db.js";
 import type { DiskSpec } from "../volumes/open.js";
+import { DEFAULT_ATTRIBUTES, type InstanceAttributes } from "./instance-attributes.js";
 import type { Tag } from "./tags.js";
 
 export type InstanceState = "pending" | "running" | "shutting-down" | "terminated" | "stopping" | "stopped";
@@ -88,6 +89,7 @@ export interface Instance {
   /** The milestones of the current (or last) boot, from the boot timer; `until` is the user-space marker. */
   milestones: Milestone[];
   tags: Tag[];
+  attributes: InstanceAttributes;
   /** Absent for instances launched before amiboot gave instances a network. */
   network?: InstanceNetwork;
 }
@@ -129,6 +131,7 @@ interface Row {
   user_data: string | null;
   launch_time: string;
   milestones: string;
+  attributes: string;
 }
 
 /**
@@ -142,13 +145,13 @@ export class InstanceRecords {
   insert(list: NewInstance[], state: InstanceState, also: () => void): void {
     const insert = this.db.prepare(
       `insert into instances (id, reservation_id, region, owner_id, image_id, instance_type, launch_index, state, architecture, virtualization_type,
-         root_device_type, root_device_name, devices, disks, memory_mib, user_data, launch_time, milestones)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '[]')`,
+         root_device_type, root_device_name, devices, disks, memory_mib, user_data, launch_time, milestones, attributes)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '[]', ?)`,
     );
     this.db.transaction(() => {
       for (const n of list) {
         insert.run(n.id, n.reservationId, n.region, n.ownerId, n.imageId, n.instanceType, n.launchIndex, state, n.architecture, n.virtualizationType,
-          n.rootDeviceType, n.rootDeviceName, JSON.stringify(n.devices), JSON.stringify(n.disks), n.memoryMiB, n.userData ?? null, n.launchTime);
+          n.rootDeviceType, n.rootDeviceName, JSON.stringify(n.devices), JSON.stringify(n.disks), n.memoryMiB, n.userData ?? null, n.launchTime, JSON.stringify(n.attributes));
       }
       also();
     })();
@@ -203,6 +206,20 @@ export class InstanceRecords {
     this.db.prepare("update instances set disks = ? where id = ?").run(JSON.stringify(change(this.bootSource(id).disks)), id);
   }
 
+  setAttributes(id: string, attributes: InstanceAttributes): void {
+    this.db.prepare("update instances set attributes = ? where id = ?").run(JSON.stringify(attributes), id);
+  }
+
+  /** ModifyInstanceAttribute instanceType (a stopped instance): the type and the guest memory it gives. */
+  setType(id: string, instanceType: string, memoryMiB: number): void {
+    this.db.prepare("update instances set instance_type = ?, memory_mib = ? where id = ?").run(instanceType, memoryMiB, id);
+  }
+
+  /** ModifyInstanceAttribute userData (a stopped instance), base64; undefined removes it. */
+  setUserData(id: string, userData: string | undefined): void {
+    this.db.prepare("update instances set user_data = ? where id = ?").run(userData ?? null, id);
+  }
+
   setMilestones(id: string, milestones: Milestone[]): void {
     this.db.prepare("update instances set milestones = ? where id = ?").run(JSON.stringify(milestones), id);
   }
@@ -228,5 +245,6 @@ function toInstance(row: Row, tags: Tag[]): Instance {
     launchTime: row.launch_time,
     milestones: JSON.parse(row.milestones) as Milestone[],
     tags,
+    attributes: { ...DEFAULT_ATTRIBUTES, ...(JSON.parse(row.attributes) as Partial<InstanceAttributes>) },
   };
 }

@@ -1,8 +1,8 @@
 /*
- * About 440 lines, on purpose: this is the facade of every instance action
+ * About 480 lines, on purpose: this is the facade of every instance action
  * (EC2's checks, then delegation), and each part with a concept of its own
  * already lives apart: records, lifecycle, launcher, events, options,
- * network, image mappings. Splitting the facade further would scatter one
+ * network, image mappings, attributes. Splitting the facade further would scatter one
  * action's checks over several files.
  */
 import { Ec2Error } from "../errors.js";
@@ -25,6 +25,7 @@ import type { Snapshots } from "./snapshots.js";
 import type { Volumes } from "./volumes.js";
 import { checkTags, type Tag, type Tags } from "./tags.js";
 import { imageMappings } from "./image-mappings.js";
+import { checkStoppable, checkTerminable, launchAttributes, type AttributeChange } from "./instance-attributes.js";
 
 export { DEFAULT_INSTANCES_OPTIONS, type InstancesOptions } from "./instance-options.js";
 export { STATE_CODES, type AttachedDevice, type Instance, type InstanceState, type StateReason } from "./instance-records.js";
@@ -43,6 +44,8 @@ export interface RunInstancesRequest {
   /** TagSpecifications of resource type `volume`: every EBS volume the launch creates gets them. */
   volumeTags?: Tag[];
   network?: LaunchNetworkRequest;
+  /** DisableApiTermination, DisableApiStop, InstanceInitiatedShutdownBehavior. */
+  attributes?: { disableApiTermination?: boolean; disableApiStop?: boolean; shutdownBehavior?: string };
 }
 
 export interface CreateImageRequest {
@@ -137,6 +140,7 @@ export class Instances {
     }
     const count = Math.min(maxCount, room);
     const userData = r.userData !== undefined ? checkUserData(r.userData, op) : undefined;
+    const attributes = launchAttributes(r.attributes ?? {}, op);
     const volumeTags = r.volumeTags ?? [];
     checkTags(r.tags, op);
     checkTags(volumeTags, op);
@@ -165,7 +169,7 @@ export class Instances {
             ? { deviceName: d.deviceName, volumeId: v.volumeId, deleteOnTermination: v.deleteOnTermination, attachTime: now }
             : { deviceName: d.deviceName, virtualName: d.kind === "ephemeral" ? d.virtualName : "ephemeral", attachTime: now };
         });
-        created.push({ ...launchFacts(image, caller, region), id: newId("i"), reservationId, instanceType, launchIndex: i, devices, disks: attached.disks, memoryMiB, ...(userData ? { userData } : {}), launchTime: now });
+        created.push({ ...launchFacts(image, caller, region), id: newId("i"), reservationId, instanceType, launchIndex: i, devices, disks: attached.disks, memoryMiB, ...(userData ? { userData } : {}), launchTime: now, attributes });
       }
       this.records.insert(created, LAUNCH_STATE, () => {
         this.networks.assign(created.map((c) => c.id), network);
@@ -206,7 +210,10 @@ export class Instances {
   stop(caller: string, region: string, ids: string[]): StateChange[] {
     const op = "StopInstances";
     const list = this.all(caller, region, ids, op);
-    for (const i of list) this.lifecycle.check(i, { type: "stop" }, op);
+    for (const i of list) {
+      this.lifecycle.check(i, { type: "stop" }, op);
+      checkStoppable(i, op);
+    }
     return list.map((i) => {
       const change = this.move(i.instanceId, { type: "stop" }, op);
       void this.launcher.end(i.instanceId, "user-stop");
@@ -230,7 +237,10 @@ export class Instances {
 
   terminate(caller: string, region: string, ids: string[]): StateChange[] {
     const op = "TerminateInstances";
-    return this.all(caller, region, ids, op).map((i) => {
+    const list = this.all(caller, region, ids, op);
+    // One protected instance refuses the whole call, as EC2 does.
+    for (const i of list) checkTerminable(i, op);
+    return list.map((i) => {
       const vm = this.launcher.has(i.instanceId);
       const change = this.move(i.instanceId, { type: "terminate", vm }, op);
       if (vm && change.current === "shutting-down") void this.launcher.end(i.instanceId, "terminate");
@@ -299,6 +309,50 @@ export class Instances {
     } finally {
       // Started again unless something ended it meanwhile (a terminate).
       if (reboot && this.records.byId(i.instanceId)?.state === "stopped") this.startVm(i.instanceId, op);
+    }
+  }
+
+  /** DescribeInstanceAttribute: the instance and its UserData (base64), for the API to show one attribute of. */
+  attribute(caller: string, region: string, id: string): { instance: Instance; userData?: string } {
+    const instance = this.get(caller, region, id, "DescribeInstanceAttribute");
+    const userData = this.records.bootSource(instance.instanceId).userData;
+    return { instance, ...(userData ? { userData } : {}) };
+  }
+
+  /**
+   * ModifyInstanceAttribute, where EC2 allows it: the instance type and
+   * UserData only while stopped (`IncorrectInstanceState`), the others in
+   * any state but terminated.
+   */
+  modifyAttribute(caller: string, region: string, id: string, change: AttributeChange): void {
+    const op = "ModifyInstanceAttribute";
+    const i = this.get(caller, region, id, op);
+    if (i.state === "terminated") throw new Ec2Error("IncorrectInstanceState", `The instance '${id}' is not in a state from which it can be modified (terminated).`, op);
+    const stoppedOnly = (what: string) => {
+      if (i.state !== "stopped") throw new Ec2Error("IncorrectInstanceState", `The instance '${id}' is not in the 'stopped' state (it is ${i.state}): its ${what} can only be changed while it is stopped.`, op);
+    };
+    switch (change.name) {
+      case "instanceType":
+        stoppedOnly("instance type");
+        this.records.setType(id, change.value, memoryOf(change.value, op));
+        return;
+      case "userData":
+        stoppedOnly("user data");
+        this.records.setUserData(id, change.value === "" ? undefined : checkUserData(change.value, op));
+        return;
+      case "blockDeviceMapping": {
+        const wanted = new Map(change.value.map((c) => [c.deviceName, c.deleteOnTermination]));
+        for (const name of wanted.keys()) {
+          if (!i.devices.some((d) => d.deviceName === name && d.volumeId)) throw new Ec2Error("InvalidInstanceAttributeValue", `No EBS volume is attached to ${name}`, op);
+        }
+        this.records.updateDevices(id, (devices) => devices.map((d) => (wanted.has(d.deviceName) ? { ...d, deleteOnTermination: wanted.get(d.deviceName)! } : d)));
+        return;
+      }
+      case "instanceInitiatedShutdownBehavior":
+        this.records.setAttributes(id, { ...i.attributes, shutdownBehavior: change.value });
+        return;
+      default:
+        this.records.setAttributes(id, { ...i.attributes, [change.name]: change.value });
     }
   }
 

@@ -142,6 +142,8 @@ const MIGRATIONS: string[] = [
      created_at text not null
    );
    create index volumes_owner on volumes(region, owner_id);`,
+  // The instance attributes beyond the launch facts (termination protection, shutdown behavior, ...), as JSON.
+  `alter table instances add column attributes text not null default '{}';`,
 ];
 
 export type Db = Database.Database;
