@@ -7,7 +7,7 @@ import { INSTANCE_ATTRIBUTE_ACTIONS } from "./instance-attribute-actions.js";
 import { INSTANCE_TYPE_ACTIONS } from "./instance-type-actions.js";
 import { KEY_PAIR_ACTIONS } from "./key-pair-actions.js";
 import { NETWORK_ACTIONS } from "./network-actions.js";
-import { boolParam } from "./query.js";
+import { boolParam, stringParam } from "./query.js";
 import { TAG_ACTIONS } from "./tag-actions.js";
 import { VOLUME_ACTIONS } from "./volume-actions.js";
 
@@ -21,7 +21,26 @@ export function dispatch(cloud: Cloud, action: string, call: Call): Record<strin
   const handler = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : undefined;
   if (!handler) throw new Ec2Error("InvalidAction", `The action ${action} is not valid for this web service.`, "api.dispatch");
   if (boolParam(call.params, "DryRun", { op: action })) return dryRun(cloud, action, call, handler);
-  return handler(cloud, call);
+  const token = IDEMPOTENT.has(action) ? stringParam(call.params, "ClientToken", { op: action }) : undefined;
+  if (token === undefined) return handler(cloud, call);
+  return idempotent(cloud, action, call, handler, token);
+}
+
+/** The actions that take a ClientToken (see cloud/client-tokens.ts). */
+const IDEMPOTENT = new Set(["RunInstances", "CopyImage", "CreateVolume"]);
+
+function idempotent(cloud: Cloud, action: string, call: Call, handler: Handler, token: string): Record<string, unknown> | Promise<Record<string, unknown>> {
+  // The signature's own query parameters (presigned GET) are not the request's.
+  const params = [...call.params.entries()].filter(([name]) => !/^X-Amz-/i.test(name));
+  const earlier = cloud.clientTokens.recall(call.accountId, call.region, action, token, params);
+  if (earlier) return earlier;
+  const remember = (answer: Record<string, unknown>) => {
+    cloud.clientTokens.remember(call.accountId, call.region, action, token, params, answer);
+    return answer;
+  };
+  // A synchronous action is remembered before another request can run: a concurrent retry finds it.
+  const answer = handler(cloud, call);
+  return answer instanceof Promise ? answer.then(remember) : remember(answer);
 }
 
 /**

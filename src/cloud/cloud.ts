@@ -6,6 +6,7 @@ import { Ec2Error } from "../errors.js";
 import { openDb, type Db } from "../store/db.js";
 import { VolumeStore } from "../volumes/store.js";
 import { Accounts } from "./accounts.js";
+import { ClientTokens } from "./client-tokens.js";
 import { Images, type Image, type RegisterImageRequest } from "./images.js";
 import { instancesOptions } from "./instance-options.js";
 import { Instances, type InstancesOptions } from "./instances.js";
@@ -36,6 +37,7 @@ export class Cloud {
   readonly images: Images;
   readonly instances: Instances;
   readonly keyPairs: KeyPairs;
+  readonly clientTokens: ClientTokens;
   readonly securityGroups: SecurityGroups;
 
   constructor(
@@ -53,6 +55,7 @@ export class Cloud {
     this.uploads = new SnapshotUploads(this.volumes, this.snapshots);
     this.images = new Images(this.db, this.volumes, this.snapshots, this.tags, path.join(home, "buckets"));
     this.keyPairs = new KeyPairs(this.db, this.tags);
+    this.clientTokens = new ClientTokens(this.db);
     this.securityGroups = new SecurityGroups(this.db, this.tags, (groupId) => this.instances.rulesChanged(groupId));
     const networks = new InstanceNetworks(this.db, this.keyPairs, this.securityGroups);
     this.instances = new Instances(this.db, this.ebsVolumes, this.images, this.snapshots, this.tags, networks, path.join(home, "consoles"), path.join(home, "states"), instanceOptions);

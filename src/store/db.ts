@@ -144,6 +144,17 @@ const MIGRATIONS: string[] = [
    create index volumes_owner on volumes(region, owner_id);`,
   // The instance attributes beyond the launch facts (termination protection, shutdown behavior, ...), as JSON.
   `alter table instances add column attributes text not null default '{}';`,
+  // ClientToken idempotency: the first answer to each token, with a hash of the request's parameters.
+  `create table client_tokens (
+     owner_id text not null,
+     region text not null,
+     action text not null,
+     token text not null,
+     params_hash text not null,
+     answer text not null,
+     created_at text not null,
+     primary key (owner_id, region, action, token)
+   );`,
 ];
 
 export type Db = Database.Database;

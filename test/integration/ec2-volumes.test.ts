@@ -91,6 +91,17 @@ describe("EBS volumes", () => {
     expect(await ec2Error(ec2.send(new DescribeVolumesCommand({ VolumeIds: [id] })))).toMatchObject({ name: "InvalidVolume.NotFound", message: `The volume '${id}' does not exist.` });
   });
 
+  it("answers a retried CreateVolume with the same ClientToken with the same volume, and refuses the token with other parameters", async () => {
+    const ec2 = endpoint.ec2(owner);
+    const before = (await ec2.send(new DescribeVolumesCommand({}))).Volumes!.length;
+    const first = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: "us-east-1a", Size: 1, ClientToken: "retry-me" }));
+    const again = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: "us-east-1a", Size: 1, ClientToken: "retry-me" }));
+    expect(again.VolumeId).toBe(first.VolumeId);
+    expect(await ec2Error(ec2.send(new CreateVolumeCommand({ AvailabilityZone: "us-east-1a", Size: 2, ClientToken: "retry-me" })))).toMatchObject({ name: "IdempotentParameterMismatch" });
+    expect((await ec2.send(new DescribeVolumesCommand({}))).Volumes).toHaveLength(before + 1);
+    await ec2.send(new DeleteVolumeCommand({ VolumeId: first.VolumeId! }));
+  });
+
   it("refuses bad requests with EC2's codes and keeps nothing of them", async () => {
     const ec2 = endpoint.ec2(owner);
     const before = (await ec2.send(new DescribeVolumesCommand({}))).Volumes!.length;

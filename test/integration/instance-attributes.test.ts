@@ -79,6 +79,18 @@ describe("instance attributes", () => {
     expect(endpoint.cloud.volumes.getVolume(root).id).toBe(root);
   });
 
+  it("RunInstances with a ClientToken launches once: a retry gets the same reservation", async () => {
+    const ec2 = endpoint.ec2(owner);
+    const launch = () => ec2.send(new RunInstancesCommand({ ImageId: idle, InstanceType: "t1.micro", MinCount: 1, MaxCount: 1, ClientToken: "launch-once" }));
+    const [a, b] = await Promise.all([launch(), launch()]);
+    expect(b.ReservationId).toBe(a.ReservationId);
+    expect(b.Instances!.map((i) => i.InstanceId)).toEqual(a.Instances!.map((i) => i.InstanceId));
+    const all = (await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: "reservation-id", Values: [a.ReservationId!] }] }))).Reservations!.flatMap((r) => r.Instances!);
+    expect(all).toHaveLength(1);
+    expect(await ec2Error(ec2.send(new RunInstancesCommand({ ImageId: idle, InstanceType: "t2.micro", MinCount: 1, MaxCount: 1, ClientToken: "launch-once" })))).toMatchObject({ name: "IdempotentParameterMismatch" });
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [a.Instances![0]!.InstanceId!] }));
+  });
+
   it("a guest that halts stops its instance, or terminates it when instanceInitiatedShutdownBehavior is terminate", async () => {
     const ec2 = endpoint.ec2(owner);
     const run = (behavior?: "stop" | "terminate") =>
