@@ -8,13 +8,14 @@ import { INSTANCE_TYPE_ACTIONS } from "./instance-type-actions.js";
 import { KEY_PAIR_ACTIONS } from "./key-pair-actions.js";
 import { NETWORK_ACTIONS } from "./network-actions.js";
 import { boolParam, stringParam } from "./query.js";
+import { SNAPSHOT_ACTIONS } from "./snapshot-actions.js";
 import { TAG_ACTIONS } from "./tag-actions.js";
 import { VOLUME_ACTIONS } from "./volume-actions.js";
 
 export type { Call, Handler } from "./call.js";
 
 /** Every supported Action, by name: the tables of each resource's actions. */
-const ACTIONS: Readonly<Record<string, Handler>> = Object.freeze({ ...IMAGE_ACTIONS, ...TAG_ACTIONS, ...INSTANCE_ACTIONS, ...INSTANCE_ATTRIBUTE_ACTIONS, ...INSTANCE_TYPE_ACTIONS, ...KEY_PAIR_ACTIONS, ...NETWORK_ACTIONS, ...VOLUME_ACTIONS });
+const ACTIONS: Readonly<Record<string, Handler>> = Object.freeze({ ...IMAGE_ACTIONS, ...TAG_ACTIONS, ...INSTANCE_ACTIONS, ...INSTANCE_ATTRIBUTE_ACTIONS, ...INSTANCE_TYPE_ACTIONS, ...KEY_PAIR_ACTIONS, ...NETWORK_ACTIONS, ...VOLUME_ACTIONS, ...SNAPSHOT_ACTIONS });
 
 /** Runs one action for an authenticated caller; DryRun is answered here, for every action alike. */
 export function dispatch(cloud: Cloud, action: string, call: Call): Record<string, unknown> | Promise<Record<string, unknown>> {
@@ -27,7 +28,7 @@ export function dispatch(cloud: Cloud, action: string, call: Call): Record<strin
 }
 
 /** The actions that take a ClientToken (see cloud/client-tokens.ts). */
-const IDEMPOTENT = new Set(["RunInstances", "CopyImage", "CreateVolume"]);
+const IDEMPOTENT = new Set(["RunInstances", "CopyImage", "CreateVolume", "CopySnapshot"]);
 
 function idempotent(cloud: Cloud, action: string, call: Call, handler: Handler, token: string): Record<string, unknown> | Promise<Record<string, unknown>> {
   // The signature's own query parameters (presigned GET) are not the request's.

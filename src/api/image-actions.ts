@@ -1,11 +1,10 @@
 import type { Image } from "../cloud/images.js";
 import { checkRegion, REGIONS } from "../cloud/regions.js";
-import type { Snapshot } from "../cloud/snapshots.js";
 import { Ec2Error } from "../errors.js";
 import type { Handler } from "./call.js";
-import { blockDeviceMappings, boolParam, filters, intParam, listParam, stringParam, structList, tagSpecifications } from "./query.js";
+import { blockDeviceMappings, boolParam, grantChanges, listParam, pageParams, stringParam, tagSpecifications } from "./query.js";
 
-/** Regions, images and snapshots: parameters in, the control plane's answer out, in EC2's element names. */
+/** Regions and images: parameters in, the control plane's answer out, in EC2's element names. */
 export const IMAGE_ACTIONS: Record<string, Handler> = {
   DescribeRegions: (_cloud, { params }) => {
     const wanted = listParam(params, "RegionName");
@@ -38,9 +37,7 @@ export const IMAGE_ACTIONS: Record<string, Handler> = {
       imageIds: listParam(params, "ImageId"),
       owners: listParam(params, "Owner"),
       executableUsers: listParam(params, "ExecutableBy"),
-      filters: filters(params),
-      maxResults: intParam(params, "MaxResults", { op: "DescribeImages" }),
-      nextToken: stringParam(params, "NextToken", { op: "DescribeImages" }),
+      ...pageParams(params, "DescribeImages"),
     });
     return { imagesSet: images.map(imageXml), nextToken };
   },
@@ -53,12 +50,7 @@ export const IMAGE_ACTIONS: Record<string, Handler> = {
       cloud.images.setDescription(accountId, region, imageId, description);
       return { return: true };
     }
-    const permissions = (prefix: string) => structList(params, prefix, op).map((p) => ({ userId: p.UserId as string | undefined, group: p.Group as string | undefined }));
-    // Older clients send OperationType with UserId.N / UserGroup.N.
-    const legacy = [...listParam(params, "UserId", op).map((userId) => ({ userId })), ...listParam(params, "UserGroup", op).map((group) => ({ group }))];
-    const operation = stringParam(params, "OperationType", { op });
-    const add = [...permissions("LaunchPermission.Add"), ...(operation === "add" ? legacy : [])];
-    const remove = [...permissions("LaunchPermission.Remove"), ...(operation === "remove" ? legacy : [])];
+    const { add, remove } = grantChanges(params, "LaunchPermission", "UserGroup", op);
     if (add.length === 0 && remove.length === 0) throw new Ec2Error("MissingParameter", "The request must contain the parameter launchPermission or description", op);
     cloud.images.modifyLaunchPermission(accountId, region, imageId, { add, remove });
     return { return: true };
@@ -118,42 +110,7 @@ export const IMAGE_ACTIONS: Record<string, Handler> = {
     });
     return { imageId: copy.imageId };
   },
-
-  DescribeSnapshots: (cloud, { accountId, region, params }) => {
-    const op = "DescribeSnapshots";
-    const { snapshots, nextToken } = cloud.snapshots.describe(accountId, region, {
-      snapshotIds: listParam(params, "SnapshotId", op),
-      owners: listParam(params, "Owner", op),
-      filters: filters(params, op),
-      maxResults: intParam(params, "MaxResults", { op }),
-      nextToken: stringParam(params, "NextToken", { op }),
-    });
-    return { snapshotSet: snapshots.map(snapshotXml), nextToken };
-  },
-
-  DeleteSnapshot: (cloud, { accountId, region, params }) => {
-    const op = "DeleteSnapshot";
-    cloud.deleteSnapshot(accountId, region, stringParam(params, "SnapshotId", { required: true, op })!);
-    return { return: true };
-  },
 };
-
-/** A snapshot in DescribeSnapshots' XML shape. */
-function snapshotXml(s: Snapshot): Record<string, unknown> {
-  return {
-    snapshotId: s.snapshotId,
-    volumeId: "vol-ffffffff",
-    status: s.state,
-    startTime: s.startTime,
-    progress: "100%",
-    ownerId: s.ownerId,
-    volumeSize: s.volumeSize,
-    description: s.description ?? "",
-    encrypted: false,
-    storageTier: "standard",
-    tagSet: s.tags,
-  };
-}
 
 /** An image in DescribeImages' XML shape. */
 function imageXml(i: Image): Record<string, unknown> {

@@ -373,3 +373,31 @@ const SHOW_MAX = 64;
 function show(s: string): string {
   return s.length > SHOW_MAX ? `${s.slice(0, SHOW_MAX)}...` : s;
 }
+
+/** A permission grant as ModifyImageAttribute and ModifySnapshotAttribute take it: an account, or the group `all`. */
+export interface Grant {
+  userId?: string;
+  group?: string;
+}
+
+/**
+ * The grants a Modify*Attribute call adds and removes: `PREFIX.Add.N.UserId`
+ * / `.Group` and `PREFIX.Remove.N…`, or the older form, `OperationType` with
+ * `UserId.N` and `GROUPS.N` (`UserGroup` for images, `GroupName` for snapshots).
+ */
+export function grantChanges(p: QueryParams, prefix: string, groups: string, op = DEFAULT_OP): { add: Grant[]; remove: Grant[] } {
+  const grants = (at: string): Grant[] => structList(p, at, op).map((g) => ({ userId: g.UserId as string | undefined, group: g.Group as string | undefined }));
+  const legacy: Grant[] = [...listParam(p, "UserId", op).map((userId) => ({ userId })), ...listParam(p, groups, op).map((group) => ({ group }))];
+  const operation = stringParam(p, "OperationType", { op });
+  return {
+    add: [...grants(`${prefix}.Add`), ...(operation === "add" ? legacy : [])],
+    remove: [...grants(`${prefix}.Remove`), ...(operation === "remove" ? legacy : [])],
+  };
+}
+
+/** What every paged Describe* action takes besides its ids: `Filter.N`, `MaxResults` and `NextToken`. */
+export function pageParams(p: QueryParams, op = DEFAULT_OP): { filters: { name: string; values: string[] }[]; maxResults?: number; nextToken?: string } {
+  const maxResults = intParam(p, "MaxResults", { op });
+  const nextToken = stringParam(p, "NextToken", { op });
+  return { filters: filters(p, op), ...(maxResults !== undefined ? { maxResults } : {}), ...(nextToken !== undefined ? { nextToken } : {}) };
+}

@@ -1,6 +1,6 @@
 import type { Volume, VolumeAttachment } from "../cloud/volumes.js";
 import type { Handler } from "./call.js";
-import { filters, intParam, listParam, stringParam } from "./query.js";
+import { intParam, listParam, pageParams, stringParam } from "./query.js";
 import { tagsOf } from "./tag-specifications.js";
 
 /** EBS volumes: create, describe, attach, detach, modify, delete, and snapshots of them. */
@@ -23,9 +23,7 @@ export const VOLUME_ACTIONS: Record<string, Handler> = {
     const op = "DescribeVolumes";
     const { volumes, nextToken } = cloud.ebsVolumes.describe(accountId, region, {
       volumeIds: listParam(params, "VolumeId", op),
-      filters: filters(params, op),
-      maxResults: intParam(params, "MaxResults", { op }),
-      nextToken: stringParam(params, "NextToken", { op }),
+      ...pageParams(params, op),
     });
     return { volumeSet: volumes.map(volumeXml), nextToken };
   },

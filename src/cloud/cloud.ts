@@ -128,6 +128,12 @@ export class Cloud {
     return this.snapshots.adopt(caller, region, this.volumes.snapshotVolume(volumeId, description !== undefined ? { description } : {}), tags);
   }
 
+  /** CopySnapshot into `region` of a snapshot the caller may use (its own or shared with it): the copy is the caller's, with its tags. */
+  copySnapshot(caller: string, region: string, sourceId: string, description: string, tags: Tag[]): Snapshot {
+    checkTags(tags, "CopySnapshot");
+    return this.snapshots.adopt(caller, region, this.volumes.copySnapshot(sourceId, description), tags);
+  }
+
   deleteSnapshot(caller: string, region: string, snapshotId: string): void {
     this.snapshots.delete(caller, region, snapshotId, this.images.imagesUsingSnapshot(snapshotId));
   }

@@ -40,6 +40,9 @@ interface Row {
   created_at: string;
 }
 
+/** SQL: the snapshot (`snapshots.id`) is shared with the account bound to `?`, or with all. */
+const GRANTED = "exists (select 1 from snapshot_permissions p where p.snapshot_id = snapshots.id and p.grantee in (?, 'all'))";
+
 const FIELDS: Record<string, (s: Snapshot) => (string | undefined)[]> = {
   "snapshot-id": (s) => [s.snapshotId],
   "owner-id": (s) => [s.ownerId],
@@ -51,8 +54,9 @@ const FIELDS: Record<string, (s: Snapshot) => (string | undefined)[]> = {
 
 /**
  * Snapshot ownership: the volume store holds a snapshot's blocks, this holds
- * whose it is and in which region. A snapshot is visible to its owner only
- * (amiboot has no createVolumePermission); images shared with others still
+ * whose it is and in which region. A snapshot is its owner's; its
+ * createVolumePermission shares it with accounts or with all, who may then
+ * see it, make volumes from it and copy it. Images shared with others still
  * launch from their owner's snapshots.
  */
 export class Snapshots {
@@ -111,10 +115,41 @@ export class Snapshots {
     return toSnapshot(row, this.tags.of(id));
   }
 
+  /**
+   * A snapshot the caller may make volumes from (CreateVolume, CopySnapshot):
+   * its own, or one shared with it or with all (createVolumePermission).
+   */
+  usable(caller: string, region: string, id: string, op: string): Snapshot {
+    if (!isId(id, "snap")) throw new Ec2Error("InvalidSnapshotID.Malformed", `Invalid id: "${id}" (expecting "snap-...")`, op);
+    const row = this.db.prepare(`select * from snapshots where id = ? and region = ? and (owner_id = ? or ${GRANTED})`).get(id, region, caller, caller) as Row | undefined;
+    if (!row) throw new Ec2Error("InvalidSnapshot.NotFound", `The snapshot '${id}' does not exist.`, op);
+    return toSnapshot(row, this.tags.of(id));
+  }
+
+  /** ModifySnapshotAttribute createVolumePermission (the owner only): grant or revoke accounts, or `all`. */
+  modifyPermission(caller: string, region: string, id: string, change: { add: string[]; remove: string[] }): void {
+    const op = "ModifySnapshotAttribute";
+    this.get(caller, region, id, op);
+    for (const g of [...change.add, ...change.remove]) {
+      if (g !== "all" && !/^\d{12}$/.test(g)) throw new Ec2Error("InvalidParameterValue", `Value (${g}) for parameter userId is invalid. Expected a 12-digit account id (or the group all).`, op);
+    }
+    this.db.transaction(() => {
+      for (const g of change.add) this.db.prepare("insert or ignore into snapshot_permissions (snapshot_id, grantee) values (?, ?)").run(id, g);
+      for (const g of change.remove) this.db.prepare("delete from snapshot_permissions where snapshot_id = ? and grantee = ?").run(id, g);
+    })();
+  }
+
+  /** DescribeSnapshotAttribute createVolumePermission (the owner only): the grantees, accounts then `all`. */
+  permissions(caller: string, region: string, id: string, op: string): string[] {
+    this.get(caller, region, id, op);
+    return this.db.prepare("select grantee from snapshot_permissions where snapshot_id = ? order by grantee = 'all', grantee").pluck().all(id) as string[];
+  }
+
   describe(caller: string, region: string, r: DescribeSnapshotsRequest): { snapshots: Snapshot[]; nextToken?: string } {
     const op = "DescribeSnapshots";
     for (const id of r.snapshotIds) if (!isId(id, "snap")) throw new Ec2Error("InvalidSnapshotID.Malformed", `Invalid id: "${id}" (expecting "snap-...")`, op);
-    const rows = this.db.prepare("select * from snapshots where region = ? and owner_id = ? order by created_at, id").all(region, caller) as Row[];
+    // The caller's own, and those shared with it or with all (as EC2 lists them by default).
+    const rows = this.db.prepare(`select * from snapshots where region = ? and (owner_id = ? or ${GRANTED}) order by created_at, id`).all(region, caller, caller) as Row[];
     const tags = this.tags.ofMany(rows.map((row) => row.id));
     let list = rows.map((row) => toSnapshot(row, tags.get(row.id) ?? []));
     if (r.snapshotIds.length > 0) {

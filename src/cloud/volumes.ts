@@ -147,7 +147,7 @@ export class Volumes {
       throw new Ec2Error("InvalidParameterValue", `Invalid availability zone: [${r.availabilityZone}]`, op);
     }
     const volumeType = checkType(r.volumeType ?? "gp2", op);
-    const snapshot = r.snapshotId !== undefined ? this.snapshots.get(caller, region, r.snapshotId, op) : undefined;
+    const snapshot = r.snapshotId !== undefined ? this.snapshots.usable(caller, region, r.snapshotId, op) : undefined;
     if (r.size === undefined && !snapshot) throw new Ec2Error("MissingParameter", "The request must contain the parameter size or snapshotId", op);
     const size = r.size ?? snapshot!.volumeSize;
     checkSize(size, volumeType, op);

@@ -155,6 +155,12 @@ const MIGRATIONS: string[] = [
      created_at text not null,
      primary key (owner_id, region, action, token)
    );`,
+  // Snapshot createVolumePermission: an account id, or 'all' (public).
+  `create table snapshot_permissions (
+     snapshot_id text not null references snapshots(id) on delete cascade,
+     grantee text not null,
+     primary key (snapshot_id, grantee)
+   );`,
 ];
 
 export type Db = Database.Database;

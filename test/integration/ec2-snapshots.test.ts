@@ -1,4 +1,9 @@
 import {
+  CopySnapshotCommand,
+  CreateVolumeCommand,
+  DescribeSnapshotAttributeCommand,
+  ModifySnapshotAttributeCommand,
+  ResetSnapshotAttributeCommand,
   CopyImageCommand,
   CreateTagsCommand,
   DeleteSnapshotCommand,
@@ -132,6 +137,35 @@ describe("instance-store images: pending until the bundle verifies", () => {
     endpoint.cloud.db.prepare("update images set state = 'pending' where id = ?").run(image_.imageId);
     await endpoint.restart();
     expect(await stateOf(image_.imageId, (s) => s !== "pending")).toMatchObject({ State: "available" });
+  });
+});
+
+describe("sharing and copying snapshots", () => {
+  it("createVolumePermission shares a snapshot: the other account sees it, makes volumes from it and copies it; removing it ends that", async () => {
+    const mine = endpoint.ec2(owner);
+    const theirs = endpoint.ec2(other);
+    const shared = endpoint.cloud.snapshots.importDisk(owner.accountId, "us-east-1", image("mbr.img"), { description: "to share" }).snapshotId;
+    expect(await ec2Error(theirs.send(new CreateVolumeCommand({ AvailabilityZone: "us-east-1a", SnapshotId: shared })))).toMatchObject({ name: "InvalidSnapshot.NotFound" });
+
+    await mine.send(new ModifySnapshotAttributeCommand({ SnapshotId: shared, Attribute: "createVolumePermission", OperationType: "add", UserIds: [other.accountId] }));
+    expect((await mine.send(new DescribeSnapshotAttributeCommand({ SnapshotId: shared, Attribute: "createVolumePermission" }))).CreateVolumePermissions).toEqual([{ UserId: other.accountId }]);
+    expect((await theirs.send(new DescribeSnapshotsCommand({ SnapshotIds: [shared] }))).Snapshots![0]).toMatchObject({ SnapshotId: shared, OwnerId: owner.accountId });
+    expect((await theirs.send(new CreateVolumeCommand({ AvailabilityZone: "us-east-1a", SnapshotId: shared }))).SnapshotId).toBe(shared);
+    // Only the owner changes or reads the permission, or deletes the snapshot.
+    expect(await ec2Error(theirs.send(new DescribeSnapshotAttributeCommand({ SnapshotId: shared, Attribute: "createVolumePermission" })))).toMatchObject({ name: "InvalidSnapshot.NotFound" });
+    expect(await ec2Error(theirs.send(new DeleteSnapshotCommand({ SnapshotId: shared })))).toMatchObject({ name: "InvalidSnapshot.NotFound" });
+
+    // CopySnapshot into another region: the copy is the copier's, with EC2's default description.
+    const copy = await endpoint.ec2(other, "eu-west-1").send(new CopySnapshotCommand({ SourceRegion: "us-east-1", SourceSnapshotId: shared, TagSpecifications: [{ ResourceType: "snapshot", Tags: [{ Key: "copy", Value: "yes" }] }] }));
+    const copied = (await endpoint.ec2(other, "eu-west-1").send(new DescribeSnapshotsCommand({ SnapshotIds: [copy.SnapshotId!] }))).Snapshots![0]!;
+    expect(copied).toMatchObject({ OwnerId: other.accountId, Description: `[Copied ${shared} from us-east-1]`, Tags: [{ Key: "copy", Value: "yes" }], State: "completed" });
+
+    await mine.send(new ModifySnapshotAttributeCommand({ SnapshotId: shared, CreateVolumePermission: { Add: [{ Group: "all" }] } }));
+    expect((await mine.send(new DescribeSnapshotAttributeCommand({ SnapshotId: shared, Attribute: "createVolumePermission" }))).CreateVolumePermissions).toEqual([{ UserId: other.accountId }, { Group: "all" }]);
+    expect(await ec2Error(mine.send(new ModifySnapshotAttributeCommand({ SnapshotId: shared, CreateVolumePermission: { Add: [{ Group: "admins" as never }] } })))).toMatchObject({ name: "InvalidParameterValue" });
+    await mine.send(new ResetSnapshotAttributeCommand({ SnapshotId: shared, Attribute: "createVolumePermission" }));
+    expect(await ec2Error(theirs.send(new DescribeSnapshotsCommand({ SnapshotIds: [shared] })))).toMatchObject({ name: "InvalidSnapshot.NotFound" });
+    expect(await ec2Error(theirs.send(new CopySnapshotCommand({ SourceRegion: "us-east-1", SourceSnapshotId: shared })))).toMatchObject({ name: "InvalidSnapshot.NotFound" });
   });
 });
 
