@@ -72,8 +72,8 @@ const grantee = (op: string) => (g: Grant): string => {
   return who;
 };
 
-/** A snapshot in DescribeSnapshots' XML shape. */
-function snapshotXml(s: Snapshot): Record<string, unknown> {
+/** A snapshot in DescribeSnapshots' (and CreateSnapshot's) XML shape. */
+export function snapshotXml(s: Snapshot): Record<string, unknown> {
   return {
     snapshotId: s.snapshotId,
     volumeId: "vol-ffffffff",

@@ -1,6 +1,7 @@
 import type { Volume, VolumeAttachment } from "../cloud/volumes.js";
 import type { Handler } from "./call.js";
 import { intParam, listParam, pageParams, stringParam } from "./query.js";
+import { snapshotXml } from "./snapshot-actions.js";
 import { tagsOf } from "./tag-specifications.js";
 
 /** EBS volumes: create, describe, attach, detach, modify, delete, and snapshots of them. */
@@ -79,18 +80,7 @@ export const VOLUME_ACTIONS: Record<string, Handler> = {
     const op = "CreateSnapshot";
     const volumeId = stringParam(params, "VolumeId", { required: true, op })!;
     const s = cloud.snapshotVolume(accountId, region, volumeId, stringParam(params, "Description", { op }), tagsOf(params, "snapshot", op));
-    return {
-      snapshotId: s.snapshotId,
-      volumeId,
-      status: s.state,
-      startTime: s.startTime,
-      progress: "100%",
-      ownerId: s.ownerId,
-      volumeSize: s.volumeSize,
-      description: s.description ?? "",
-      encrypted: false,
-      tagSet: s.tags,
-    };
+    return { ...snapshotXml(s), volumeId };
   },
 };
 
