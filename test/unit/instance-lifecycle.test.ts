@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { endedError, InstanceEvents, progress, waitForInstance } from "../../src/cloud/instance-events.js";
 import { GUEST_SHUTDOWN, instanceStatus, SERVER_STOPPED, transition, USER_SHUTDOWN, type LifecycleEvent } from "../../src/cloud/instance-lifecycle.js";
+import { DEFAULT_ATTRIBUTES } from "../../src/cloud/instance-attributes.js";
 import type { Instance, InstanceState } from "../../src/cloud/instance-records.js";
 import { Ec2Error } from "../../src/errors.js";
 
@@ -26,6 +27,7 @@ function instance(state: InstanceState, rootDeviceType: "ebs" | "instance-store"
     launchTime: "2026-01-01T00:00:00.000Z",
     milestones,
     tags: [],
+    attributes: { ...DEFAULT_ATTRIBUTES },
   };
 }
 
@@ -85,6 +87,10 @@ describe("the instance state machine", () => {
     expect(end("guest-power-off", "instance-store")).toEqual({ state: "terminated", reason: GUEST_SHUTDOWN });
     expect(end("server-stop")).toEqual({ state: "stopped", reason: SERVER_STOPPED });
     expect(end("failure", "instance-store")).toEqual({ state: "terminated", reason: { code: "Server.InternalError", message: "boom" } });
+    // instanceInitiatedShutdownBehavior terminate: the guest's own power-off terminates; a user's stop still stops.
+    const terminating = { ...instance("running"), attributes: { ...DEFAULT_ATTRIBUTES, shutdownBehavior: "terminate" as const } };
+    expect(transition(terminating, { type: "vm-ended", why: "guest-power-off" }, "Test")).toEqual({ state: "terminated", reason: GUEST_SHUTDOWN });
+    expect(transition({ ...terminating, state: "stopping" }, { type: "vm-ended", why: "user-stop" }, "Test")).toEqual({ state: "stopped", reason: USER_SHUTDOWN });
     // A terminated instance stays terminated, whatever its VM did.
     expect(end("guest-power-off", "ebs", "terminated")).toBeUndefined();
   });
