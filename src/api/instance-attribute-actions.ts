@@ -2,7 +2,7 @@ import { attributeName, shutdownBehavior, type AttributeChange } from "../cloud/
 import { Ec2Error } from "../errors.js";
 import type { Handler } from "./call.js";
 import { blockDeviceMappingXml } from "./instance-actions.js";
-import { boolParam, stringParam, structList } from "./query.js";
+import { parseBoolean, stringParam, structList } from "./query.js";
 
 /** DescribeInstanceAttribute and ModifyInstanceAttribute, one attribute per call, in EC2's shapes. */
 export const INSTANCE_ATTRIBUTE_ACTIONS: Record<string, Handler> = {
@@ -46,29 +46,31 @@ export const INSTANCE_ATTRIBUTE_ACTIONS: Record<string, Handler> = {
  * `DisableApiTermination.Value`, `BlockDeviceMapping.N.Ebs.DeleteOnTermination`, ...).
  */
 function attributeChange(params: URLSearchParams, op: string): AttributeChange {
-  const given = (name: string) => stringParam(params, `${name}.Value`, { op });
   const attribute = stringParam(params, "Attribute", { op });
   const plain = stringParam(params, "Value", { op });
-  const bool = (name: "disableApiTermination" | "disableApiStop" | "sourceDestCheck", structured: string): AttributeChange | undefined => {
-    const v = boolParam(params, `${structured}.Value`, { op }) ?? (attribute === name && plain !== undefined ? plain === "true" : undefined);
-    return v === undefined ? undefined : { name, value: v };
+  /** The new value of one attribute: its structured form (`Name.Value`), else `Attribute=name&Value=…`. */
+  const valueOf = (name: string, structured: string) => stringParam(params, `${structured}.Value`, { op }) ?? (attribute === name ? plain : undefined);
+  const changes: AttributeChange[] = [];
+  const text = (name: "instanceType" | "userData", structured: string) => {
+    const v = valueOf(name, structured);
+    if (v !== undefined) changes.push({ name, value: v });
   };
-  const changes = [
-    (given("InstanceType") ?? (attribute === "instanceType" ? plain : undefined)) !== undefined ? ({ name: "instanceType", value: given("InstanceType") ?? plain! } as const) : undefined,
-    (given("UserData") ?? (attribute === "userData" ? plain : undefined)) !== undefined ? ({ name: "userData", value: given("UserData") ?? plain! } as const) : undefined,
-    bool("disableApiTermination", "DisableApiTermination"),
-    bool("disableApiStop", "DisableApiStop"),
-    bool("sourceDestCheck", "SourceDestCheck"),
-    (given("InstanceInitiatedShutdownBehavior") ?? (attribute === "instanceInitiatedShutdownBehavior" ? plain : undefined)) !== undefined
-      ? ({ name: "instanceInitiatedShutdownBehavior", value: shutdownBehavior(given("InstanceInitiatedShutdownBehavior") ?? plain!, op) } as const)
-      : undefined,
-    structList(params, "BlockDeviceMapping", op).length > 0
-      ? ({
-          name: "blockDeviceMapping",
-          value: structList(params, "BlockDeviceMapping", op).map((m) => ({ deviceName: String(m.DeviceName ?? ""), deleteOnTermination: String((m.Ebs as Record<string, unknown> | undefined)?.DeleteOnTermination) === "true" })),
-        } as const)
-      : undefined,
-  ].filter((c) => c !== undefined);
+  const bool = (name: "disableApiTermination" | "disableApiStop" | "sourceDestCheck", structured: string) => {
+    const v = valueOf(name, structured);
+    if (v !== undefined) changes.push({ name, value: parseBoolean(v, `${structured}.Value`, op) });
+  };
+  text("instanceType", "InstanceType");
+  text("userData", "UserData");
+  bool("disableApiTermination", "DisableApiTermination");
+  bool("disableApiStop", "DisableApiStop");
+  bool("sourceDestCheck", "SourceDestCheck");
+  const behavior = valueOf("instanceInitiatedShutdownBehavior", "InstanceInitiatedShutdownBehavior");
+  if (behavior !== undefined) changes.push({ name: "instanceInitiatedShutdownBehavior", value: shutdownBehavior(behavior, op) });
+  const mappings = structList(params, "BlockDeviceMapping", op);
+  if (mappings.length > 0) {
+    const deleteOnTermination = (m: Record<string, unknown>) => String((m.Ebs as Record<string, unknown> | undefined)?.DeleteOnTermination) === "true";
+    changes.push({ name: "blockDeviceMapping", value: mappings.map((m) => ({ deviceName: String(m.DeviceName ?? ""), deleteOnTermination: deleteOnTermination(m) })) });
+  }
   if (changes.length === 0) {
     if (attribute !== undefined) {
       const name = attributeName(attribute, op);

@@ -348,7 +348,7 @@ function parseInteger(value: string, name: string, why: string, op: string): num
   return n === 0 ? 0 : n; // "-0" is 0
 }
 
-function parseBoolean(value: string, name: string, op: string): boolean {
+export function parseBoolean(value: string, name: string, op: string): boolean {
   if (value === "true") return true;
   if (value === "false") return false;
   throw invalidValue(value, name, "Expected true or false.", op);

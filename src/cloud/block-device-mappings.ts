@@ -292,17 +292,8 @@ export function resolveMappings(input: ResolveMappingsInput): ResolvedDevice[] {
   return result;
 }
 
-function resolveEbs(dev: string, root: boolean, ebs: EbsSpec, snapshotSizeGiB: (id: string) => number | undefined, op: string): ResolvedEbsDevice {
-  const type = ebs.VolumeType ?? DEFAULT_VOLUME_TYPE;
-  let snapSize: number | undefined;
-  if (ebs.SnapshotId !== undefined) {
-    snapSize = snapshotSizeGiB(ebs.SnapshotId);
-    if (snapSize === undefined) throw new Ec2Error("InvalidSnapshot.NotFound", `The snapshot '${ebs.SnapshotId}' does not exist.`, op);
-  }
-  const size = ebs.VolumeSize ?? (snapSize as number);
-  if (snapSize !== undefined && size < snapSize) {
-    throw bdm(`Volume of size ${size}GB is smaller than snapshot '${String(ebs.SnapshotId)}', expect size >= ${snapSize}GB`, op);
-  }
+/** EC2's size limits of one EBS volume of `type`, in GiB (launch mappings, CreateVolume, ModifyVolume). */
+export function checkVolumeSize(type: VolumeType, size: number, op: string): void {
   const range = VOLUME_SIZE_GIB[type];
   if (size < range.min) {
     throw new Ec2Error(
@@ -314,20 +305,40 @@ function resolveEbs(dev: string, root: boolean, ebs: EbsSpec, snapshotSizeGiB: (
   if (size > range.max) {
     throw new Ec2Error("InvalidParameterValue", `Volume of ${size}GiB is too large for volume type ${type}; maximum is ${range.max}GiB`, op);
   }
+}
+
+/** EC2's IOPS rules for a volume of `type`: the IOPS it gets (gp3's baseline when none are given), or EC2's error. */
+export function volumeIops(type: VolumeType, iops: number | undefined, op: string): number | undefined {
+  const range = IOPS_RANGE[type];
+  if (range === undefined) {
+    if (iops !== undefined) throw new Ec2Error("InvalidParameterCombination", `The parameter iops is not supported for ${type} volumes.`, op);
+    return undefined;
+  }
+  if (iops === undefined) {
+    if (type !== "gp3") throw new Ec2Error("InvalidParameterCombination", `The parameter iops must be specified for ${type} volumes.`, op);
+    return GP3_DEFAULT_IOPS;
+  }
+  if (iops < range.min || iops > range.max) throw invalidValue(iops, "iops", `${type} volumes support ${range.min} to ${range.max} IOPS.`, op);
+  return iops;
+}
+
+function resolveEbs(dev: string, root: boolean, ebs: EbsSpec, snapshotSizeGiB: (id: string) => number | undefined, op: string): ResolvedEbsDevice {
+  const type = ebs.VolumeType ?? DEFAULT_VOLUME_TYPE;
+  let snapSize: number | undefined;
+  if (ebs.SnapshotId !== undefined) {
+    snapSize = snapshotSizeGiB(ebs.SnapshotId);
+    if (snapSize === undefined) throw new Ec2Error("InvalidSnapshot.NotFound", `The snapshot '${ebs.SnapshotId}' does not exist.`, op);
+  }
+  const size = ebs.VolumeSize ?? (snapSize as number);
+  if (snapSize !== undefined && size < snapSize) {
+    throw bdm(`Volume of size ${size}GB is smaller than snapshot '${String(ebs.SnapshotId)}', expect size >= ${snapSize}GB`, op);
+  }
+  checkVolumeSize(type, size, op);
   if (root && (type === "st1" || type === "sc1")) {
     throw bdm(`Volume type ${type} cannot be used for the root device ${dev}: st1 and sc1 volumes can't be boot volumes`, op);
   }
 
-  let iops = ebs.Iops;
-  const iopsRange = IOPS_RANGE[type];
-  if (iopsRange === undefined) {
-    if (iops !== undefined) throw new Ec2Error("InvalidParameterCombination", `The parameter iops is not supported for ${type} volumes.`, op);
-  } else if (iops === undefined) {
-    if (type !== "gp3") throw new Ec2Error("InvalidParameterCombination", `The parameter iops must be specified for ${type} volumes.`, op);
-    iops = GP3_DEFAULT_IOPS;
-  } else if (iops < iopsRange.min || iops > iopsRange.max) {
-    throw invalidValue(iops, "iops", `${type} volumes support ${iopsRange.min} to ${iopsRange.max} IOPS.`, op);
-  }
+  const iops = volumeIops(type, ebs.Iops, op);
 
   const device: ResolvedEbsDevice = {
     deviceName: dev,

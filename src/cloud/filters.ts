@@ -39,6 +39,13 @@ export function checkMaxResults(n: number, op: string): number {
   return n;
 }
 
+/** What a paged Describe* request carries besides its ids: filters, MaxResults and NextToken. */
+export interface PageRequest {
+  filters: Filter[];
+  maxResults?: number;
+  nextToken?: string;
+}
+
 /** MaxResults/NextToken over a stable list: the token is the next index. */
 export function paginate<T>(items: T[], maxResults: number | undefined, nextToken: string | undefined, op: string): { items: T[]; nextToken?: string } {
   if (maxResults !== undefined) checkMaxResults(maxResults, op);

@@ -11,7 +11,7 @@ import type { Db } from "../store/db.js";
 import { readManifest, verifyBundle } from "../volumes/bundle.js";
 import { resolveMappings, validateMappings, type BlockDeviceMapping } from "./block-device-mappings.js";
 import type { VolumeStore } from "../volumes/store.js";
-import { checkMaxResults, decodeNextToken, encodeNextToken } from "./filters.js";
+import { checkMaxResults, decodeNextToken, encodeNextToken, type PageRequest } from "./filters.js";
 import { filterMatcher, IN_LIST } from "./image-filters.js";
 import type { Snapshots } from "./snapshots.js";
 import type { Tags } from "./tags.js";
@@ -56,13 +56,10 @@ export interface RegisterImageRequest {
   imageLocation?: string;
 }
 
-export interface DescribeImagesRequest {
+export interface DescribeImagesRequest extends PageRequest {
   imageIds: string[];
   owners: string[];
   executableUsers: string[];
-  filters: { name: string; values: string[] }[];
-  maxResults?: number;
-  nextToken?: string;
 }
 
 const NAME = /^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/;

@@ -2,7 +2,7 @@ import { Ec2Error } from "../errors.js";
 import { isId } from "../ids.js";
 import type { Db } from "../store/db.js";
 import type { Progress, SnapshotManifest, VolumeStore } from "../volumes/store.js";
-import { filterPredicate, paginate, type Filter } from "./filters.js";
+import { filterPredicate, paginate, type PageRequest } from "./filters.js";
 import type { Tag, Tags } from "./tags.js";
 
 const GiB = 1024 ** 3;
@@ -22,12 +22,9 @@ export interface Snapshot {
   tags: Tag[];
 }
 
-export interface DescribeSnapshotsRequest {
+export interface DescribeSnapshotsRequest extends PageRequest {
   snapshotIds: string[];
   owners: string[];
-  filters: Filter[];
-  maxResults?: number;
-  nextToken?: string;
 }
 
 interface Row {

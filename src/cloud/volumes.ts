@@ -2,7 +2,8 @@ import { Ec2Error } from "../errors.js";
 import { isId } from "../ids.js";
 import type { Db } from "../store/db.js";
 import type { VolumeStore } from "../volumes/store.js";
-import { filterPredicate, paginate, type Filter } from "./filters.js";
+import { checkVolumeSize, DEFAULT_MAX_DISKS, DEFAULT_VOLUME_TYPE, VOLUME_TYPES, volumeIops, type VolumeType } from "./block-device-mappings.js";
+import { filterPredicate, paginate, type PageRequest } from "./filters.js";
 import { InstanceRecords, type AttachedDevice, type Instance } from "./instance-records.js";
 import { availabilityZones } from "./networks.js";
 import type { Snapshots } from "./snapshots.js";
@@ -10,12 +11,6 @@ import { checkTags, type Tag, type Tags } from "./tags.js";
 
 const GiB = 1024 ** 3;
 
-export const VOLUME_TYPES = ["standard", "gp2", "gp3", "io1", "io2", "st1", "sc1"] as const;
-export type VolumeType = (typeof VOLUME_TYPES)[number];
-/** EC2's size limits per type, in GiB. */
-const SIZE_GIB: Record<VolumeType, [number, number]> = { standard: [1, 1024], gp2: [1, 16384], gp3: [1, 16384], io1: [4, 16384], io2: [4, 16384], st1: [125, 16384], sc1: [125, 16384] };
-/** The most devices a VM has: v86 emulates one IDE controller with two disks. */
-export const MAX_DISKS = 2;
 
 export interface VolumeAttachment {
   volumeId: string;
@@ -54,11 +49,8 @@ export interface CreateVolumeRequest {
   tags: Tag[];
 }
 
-export interface DescribeVolumesRequest {
+export interface DescribeVolumesRequest extends PageRequest {
   volumeIds: string[];
-  filters: Filter[];
-  maxResults?: number;
-  nextToken?: string;
 }
 
 interface Row {
@@ -107,10 +99,10 @@ export class Volumes {
 
   /** Records volumes a launch just made in the store (inside the launch's transaction), gp2 as EC2's default. */
   record(owner: string, region: string, zone: string, volumeIds: string[]): void {
-    const insert = this.db.prepare("insert into volumes (id, region, owner_id, zone, volume_type, iops, snapshot_id, created_at) values (?, ?, ?, ?, 'gp2', null, ?, ?)");
+    const insert = this.db.prepare("insert into volumes (id, region, owner_id, zone, volume_type, iops, snapshot_id, created_at) values (?, ?, ?, ?, ?, null, ?, ?)");
     for (const id of volumeIds) {
       const v = this.store.getVolume(id);
-      insert.run(v.id, region, owner, zone, v.snapshotId ?? null, v.createdAt);
+      insert.run(v.id, region, owner, zone, DEFAULT_VOLUME_TYPE, v.snapshotId ?? null, v.createdAt);
     }
   }
 
@@ -124,14 +116,13 @@ export class Volumes {
       .prepare("select i.id, i.region, i.owner_id, i.devices, n.zone from instances i left join instance_networks n on n.instance_id = i.id")
       .all() as { id: string; region: string; owner_id: string; devices: string; zone: string | null }[];
     const known = this.db.prepare("select 1 from volumes where id = ?").pluck();
-    const existing = new Map(this.store.listVolumes().map((v) => [v.id, v]));
+    // Only devices without a record are looked up in the store (once adopted, a start reads no volume file).
     let adopted = 0;
     this.db.transaction(() => {
       for (const row of rows) {
         for (const d of JSON.parse(row.devices) as AttachedDevice[]) {
-          const v = d.volumeId ? existing.get(d.volumeId) : undefined;
-          if (!v || known.get(v.id) !== undefined) continue;
-          this.record(row.owner_id, row.region, row.zone ?? availabilityZones(row.region)[0]!, [v.id]);
+          if (!d.volumeId || known.get(d.volumeId) !== undefined || !this.store.hasVolume(d.volumeId)) continue;
+          this.record(row.owner_id, row.region, row.zone ?? availabilityZones(row.region)[0]!, [d.volumeId]);
           adopted++;
         }
       }
@@ -146,15 +137,15 @@ export class Volumes {
     if (!availabilityZones(region).includes(r.availabilityZone)) {
       throw new Ec2Error("InvalidParameterValue", `Invalid availability zone: [${r.availabilityZone}]`, op);
     }
-    const volumeType = checkType(r.volumeType ?? "gp2", op);
+    const volumeType = checkType(r.volumeType ?? DEFAULT_VOLUME_TYPE, op);
     const snapshot = r.snapshotId !== undefined ? this.snapshots.usable(caller, region, r.snapshotId, op) : undefined;
     if (r.size === undefined && !snapshot) throw new Ec2Error("MissingParameter", "The request must contain the parameter size or snapshotId", op);
     const size = r.size ?? snapshot!.volumeSize;
-    checkSize(size, volumeType, op);
+    checkVolumeSize(volumeType, size, op);
     if (snapshot && size < snapshot.volumeSize) {
       throw new Ec2Error("InvalidParameterValue", `Volume of size ${size}GB is smaller than snapshot '${snapshot.snapshotId}', expect size >= ${snapshot.volumeSize}GB`, op);
     }
-    const iops = checkIops(r.iops, volumeType, size, op);
+    const iops = volumeIops(volumeType, r.iops, op);
     checkTags(r.tags, op);
     const v = this.store.createVolume({ ...(snapshot ? { snapshotId: snapshot.snapshotId } : {}), sizeBytes: size * GiB });
     try {
@@ -218,9 +209,8 @@ export class Volumes {
    */
   deleteLocal(volumeId: string, op: string): { freedChunks: number } {
     this.store.getVolume(volumeId);
-    const rows = this.db.prepare("select id, devices from instances where state != 'terminated'").all() as { id: string; devices: string }[];
-    const user = rows.find((row) => (JSON.parse(row.devices) as AttachedDevice[]).some((d) => d.volumeId === volumeId));
-    if (user) throw new Ec2Error("VolumeInUse", `Volume ${volumeId} is currently attached to ${user.id}`, op);
+    const user = attachmentsOf(this.db.prepare("select id, devices from instances where state != 'terminated'").all() as DeviceRow[]).get(volumeId);
+    if (user) throw new Ec2Error("VolumeInUse", `Volume ${volumeId} is currently attached to ${user.instanceId}`, op);
     this.db.transaction(() => this.forget(volumeId))();
     return this.store.deleteVolume(volumeId);
   }
@@ -240,9 +230,9 @@ export class Volumes {
     }
     const volumeType = checkType(r.volumeType ?? before.volumeType, op);
     const size = r.size ?? before.size;
-    checkSize(size, volumeType, op);
+    checkVolumeSize(volumeType, size, op);
     if (size < before.size) throw new Ec2Error("InvalidParameterValue", `New size cannot be smaller than existing size (${size}GiB < ${before.size}GiB)`, op);
-    const iops = checkIops(r.iops ?? (volumeType === before.volumeType ? before.iops : undefined), volumeType, size, op);
+    const iops = volumeIops(volumeType, r.iops ?? (volumeType === before.volumeType ? before.iops : undefined), op);
     const running = before.attachments.map((a) => this.instances.byId(a.instanceId)).find((i) => i && i.state !== "stopped");
     if (running && size > before.size) {
       throw new Ec2Error("IncorrectInstanceState", `Volume ${id} is attached to ${running.instanceId}, which is ${running.state}: amiboot cannot resize a running VM's disk; stop the instance first`, op);
@@ -277,8 +267,8 @@ export class Volumes {
     if (!/^\/dev\/(sd|xvd)[b-z]$/.test(r.device)) throw new Ec2Error("InvalidParameterValue", `Value (${r.device}) for parameter device is invalid. ${r.device} is not a valid EBS device name.`, op);
     if (i.devices.some((d) => d.deviceName === r.device)) throw new Ec2Error("InvalidParameterValue", `Invalid value '${r.device}' for unixDevice. Attachment point ${r.device} is already in use`, op);
     const disks = this.instances.bootSource(i.instanceId).disks;
-    if (disks.length >= MAX_DISKS) {
-      throw new Ec2Error("AttachmentLimitExceeded", `The instance '${i.instanceId}' has ${disks.length} disks; a v86 VM has at most ${MAX_DISKS} (one IDE controller)`, op);
+    if (disks.length >= DEFAULT_MAX_DISKS) {
+      throw new Ec2Error("AttachmentLimitExceeded", `The instance '${i.instanceId}' has ${disks.length} disks; a v86 VM has at most ${DEFAULT_MAX_DISKS} (one IDE controller)`, op);
     }
     const attachTime = new Date().toISOString();
     this.db.transaction(() => {
@@ -323,14 +313,7 @@ export class Volumes {
 
   /** Every attachment in the caller's region: the volume devices of instances that have not terminated. */
   private attachments(caller: string, region: string): Map<string, VolumeAttachment> {
-    const rows = this.db.prepare("select id, devices from instances where region = ? and owner_id = ? and state != 'terminated'").all(region, caller) as { id: string; devices: string }[];
-    const out = new Map<string, VolumeAttachment>();
-    for (const row of rows) {
-      for (const d of JSON.parse(row.devices) as AttachedDevice[]) {
-        if (d.volumeId) out.set(d.volumeId, { volumeId: d.volumeId, instanceId: row.id, device: d.deviceName, state: "attached", attachTime: d.attachTime, deleteOnTermination: d.deleteOnTermination ?? false });
-      }
-    }
-    return out;
+    return attachmentsOf(this.db.prepare("select id, devices from instances where region = ? and owner_id = ? and state != 'terminated'").all(region, caller) as DeviceRow[]);
   }
 
   private toVolume(row: Row, attachments: Map<string, VolumeAttachment>, tags: Tag[]): Volume {
@@ -352,30 +335,27 @@ export class Volumes {
   }
 }
 
+interface DeviceRow {
+  id: string;
+  devices: string;
+}
+
+/** The volume attachments of instances' device lists, by volume id. */
+function attachmentsOf(rows: DeviceRow[]): Map<string, VolumeAttachment> {
+  const out = new Map<string, VolumeAttachment>();
+  for (const row of rows) {
+    for (const d of JSON.parse(row.devices) as AttachedDevice[]) {
+      if (d.volumeId) out.set(d.volumeId, { volumeId: d.volumeId, instanceId: row.id, device: d.deviceName, state: "attached", attachTime: d.attachTime, deleteOnTermination: d.deleteOnTermination ?? false });
+    }
+  }
+  return out;
+}
+
 function checkType(type: string, op: string): VolumeType {
   if (!(VOLUME_TYPES as readonly string[]).includes(type)) {
     throw new Ec2Error("InvalidParameterValue", `Value (${type}) for parameter volumeType is invalid. Valid types: ${VOLUME_TYPES.join(", ")}`, op);
   }
   return type as VolumeType;
-}
-
-function checkSize(size: number, type: VolumeType, op: string): void {
-  const [min, max] = SIZE_GIB[type];
-  if (!Number.isInteger(size) || size < min || size > max) {
-    throw new Ec2Error("InvalidParameterValue", `Volume size ${size}GiB is out of range for ${type}: it must be ${min}-${max} GiB`, op);
-  }
-}
-
-/** IOPS: required for io1/io2, optional for gp3, refused for the others (as EC2). */
-function checkIops(iops: number | undefined, type: VolumeType, size: number, op: string): number | undefined {
-  if (iops === undefined) {
-    if (type === "io1" || type === "io2") throw new Ec2Error("MissingParameter", `The request must contain the parameter iops for volume type ${type}`, op);
-    return undefined;
-  }
-  if (type !== "io1" && type !== "io2" && type !== "gp3") throw new Ec2Error("InvalidParameterCombination", `The parameter iops is not supported for ${type} volumes.`, op);
-  const max = type === "gp3" ? 16000 : Math.min(64000, size * (type === "io1" ? 50 : 500));
-  if (!Number.isInteger(iops) || iops < 100 || iops > max) throw new Ec2Error("InvalidParameterValue", `Value (${iops}) for parameter iops is invalid: it must be 100-${max} for a ${size} GiB ${type} volume`, op);
-  return iops;
 }
 
 function malformed(id: string, op: string): Ec2Error {

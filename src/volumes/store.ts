@@ -228,10 +228,15 @@ export class VolumeStore {
     }
   }
 
+  /** Whether volume `id` exists (its volume.json is written last). */
+  hasVolume(id: string): boolean {
+    return isId(id, "vol") && fs.existsSync(path.join(this.volumesDir, id, "volume.json"));
+  }
+
   listVolumes(): VolumeRecord[] {
     return fs
       .readdirSync(this.volumesDir)
-      .filter((n) => isId(n, "vol") && fs.existsSync(path.join(this.volumesDir, n, "volume.json")))
+      .filter((n) => this.hasVolume(n))
       .map((n) => this.getVolume(n));
   }
 

@@ -111,7 +111,7 @@ describe("EBS volumes", () => {
       [new CreateVolumeCommand({ AvailabilityZone: "eu-west-1a", Size: 1 }), "InvalidParameterValue"],
       [new CreateVolumeCommand({ AvailabilityZone: "us-east-1a", Size: 0 }), "InvalidParameterValue"],
       [new CreateVolumeCommand({ AvailabilityZone: "us-east-1a", Size: 1, VolumeType: "ssd" as never }), "InvalidParameterValue"],
-      [new CreateVolumeCommand({ AvailabilityZone: "us-east-1a", Size: 10, VolumeType: "io1" }), "MissingParameter"],
+      [new CreateVolumeCommand({ AvailabilityZone: "us-east-1a", Size: 10, VolumeType: "io1" }), "InvalidParameterCombination"],
       [new CreateVolumeCommand({ AvailabilityZone: "us-east-1a", Size: 1, Iops: 500 }), "InvalidParameterCombination"],
       [new CreateVolumeCommand({ AvailabilityZone: "us-east-1a", SnapshotId: "snap-0123456789abcdef0" }), "InvalidSnapshot.NotFound"],
       [new CreateVolumeCommand({ AvailabilityZone: "us-east-1a", Size: 1, TagSpecifications: [{ ResourceType: "volume", Tags: [{ Key: "aws:x", Value: "y" }] }] }), "InvalidParameterValue"],
