@@ -115,7 +115,10 @@ export function optionsText(options: BenchResults["options"]): string {
 
 /** RSS with 1..N instances running and the cost of one more. */
 export function memoryLine(m: MemoryResult): string {
-  return `Memory (${m.label}, ${m.guestMiB} MiB guests): RSS ${m.points.map((p) => `${p.rssMiB} MiB with ${p.running}`).join(", ")} running; ${m.perExtraInstanceMiB} MiB per extra running instance.`;
+  return (
+    `Memory (${m.label}, ${m.guestMiB} MiB guests): RSS ${m.points.map((p) => `${p.rssMiB} MiB with ${p.running}`).join(", ")} running; ${m.perExtraInstanceMiB} MiB per extra running instance. ` +
+    `Idle CPU (each instance at its shell): ${m.points.map((p) => `${p.idleCpuPercent}% with ${p.running}`).join(", ")}; ${m.idleCpuPerInstancePercent}% of a core per idle instance.`
+  );
 }
 
 /**

@@ -34,9 +34,12 @@ export interface BenchResults {
 export interface MemoryResult {
   label: string;
   guestMiB: number;
-  points: { running: number; rssMiB: number }[];
+  /** Process RSS, and its CPU use over 5 s with every instance idle at its shell (percent of one core). */
+  points: { running: number; rssMiB: number; idleCpuPercent: number }[];
   /** The least-squares slope of RSS over running instances. */
   perExtraInstanceMiB: number;
+  /** The least-squares slope of idle CPU over running instances: what one more idle instance costs, in percent of a core. */
+  idleCpuPerInstancePercent: number;
 }
 
 /** One configuration measured several times. */

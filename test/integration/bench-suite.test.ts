@@ -71,6 +71,10 @@ describe("amiboot bench", () => {
     expect(results.memory!.points.map((p) => p.running)).toEqual([1, 2]);
     expect(results.memory!.perExtraInstanceMiB).toBe(results.memory!.points[1]!.rssMiB - results.memory!.points[0]!.rssMiB);
     expect(r.stdout).toMatch(/Memory \(idle\.img: HVM, EBS, cold, 128 MiB guests\): RSS \d+ MiB with 1, \d+ MiB with 2 running/);
+    // Idle CPU with 1 and 2 instances at their shell, and what one more costs (rounded to 0.1%).
+    const [one, two] = results.memory!.points;
+    expect(Math.abs(results.memory!.idleCpuPerInstancePercent - (two!.idleCpuPercent - one!.idleCpuPercent))).toBeLessThanOrEqual(0.11);
+    expect(r.stdout).toMatch(/Idle CPU \(each instance at its shell\): [\d.]+% with 1, [\d.]+% with 2; -?[\d.]+% of a core per idle instance/);
     const none = await runCli(["bench", image("mbr.img"), "--modes", "hvm", "--root", "ebs", "--runs", "1", "--warmup", "0"]);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain("BenchFailed");
