@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Cloud } from "../cloud/cloud.js";
 import { memoryOf } from "../cloud/instance-types.js";
@@ -8,8 +9,15 @@ import type { SuiteOptions } from "./suite-options.js";
 
 /** After the last instance shows its marker, RSS is read this much later: the boot's transient allocations settle. */
 const SETTLE_MS = 2000;
-/** The process's CPU time is read over this window, with every instance idle at its shell. */
-const IDLE_WINDOW_MS = 5000;
+/**
+ * Idle CPU is read over windows of this length once no thread of this
+ * process keeps a core busy (BUSY_THREAD_PERCENT): a guest goes on working
+ * after its marker (the sample images make SSH host keys and take a DHCP
+ * lease), and idle means after that. At most IDLE_MAX_WINDOWS windows.
+ */
+const IDLE_WINDOW_MS = 2000;
+const IDLE_MAX_WINDOWS = 30;
+const BUSY_THREAD_PERCENT = 50;
 
 /**
  * RSS and CPU use with 1, 2, … instances of the first case's image running
@@ -32,8 +40,8 @@ export async function measureMemory(cloud: Cloud, o: SuiteOptions, first: Runner
         throw err instanceof Ec2Error ? new Ec2Error(err.code, `memory: ${err.message}`, "benchmark.bench") : err;
       }
       await sleep(SETTLE_MS);
+      const idleCpuPercent = await settledCpuPercent();
       const rssMiB = Math.round(process.memoryUsage().rss / 1048576);
-      const idleCpuPercent = await cpuPercent(IDLE_WINDOW_MS);
       points.push({ running: k, rssMiB, idleCpuPercent });
       o.log(`bench: memory: ${k} running, RSS ${rssMiB} MiB, idle CPU ${idleCpuPercent}% of a core`);
     }
@@ -50,13 +58,39 @@ export async function measureMemory(cloud: Cloud, o: SuiteOptions, first: Runner
   };
 }
 
-/** This process's CPU time (every thread: the VMs' workers too) over a window, in percent of one core. */
-async function cpuPercent(windowMs: number): Promise<number> {
-  const before = process.cpuUsage();
-  const t0 = performance.now();
-  await sleep(windowMs);
-  const used = process.cpuUsage(before);
-  return Math.round((1000 * (used.user + used.system)) / 1000 / (performance.now() - t0)) / 10;
+/** This process's CPU use over a window in percent of one core, once no thread of it is busy (Linux: per thread from /proc; elsewhere the first window). */
+async function settledCpuPercent(): Promise<number> {
+  let cpu = 0;
+  for (let i = 0; i < IDLE_MAX_WINDOWS; i++) {
+    const before = threadTicks();
+    const usage = process.cpuUsage();
+    const t0 = performance.now();
+    await sleep(IDLE_WINDOW_MS);
+    const ms = performance.now() - t0;
+    const used = process.cpuUsage(usage);
+    cpu = Math.round((used.user + used.system) / ms) / 10;
+    const after = threadTicks();
+    if (!before || !after) return cpu;
+    // Clock ticks are 10 ms on Linux: percent of a core = ticks * 10 ms / window.
+    const busiest = Math.max(0, ...[...after].map(([tid, t]) => ((t - (before.get(tid) ?? t)) * 1000) / ms));
+    if (busiest < BUSY_THREAD_PERCENT) return cpu;
+  }
+  return cpu;
+}
+
+/** CPU clock ticks (user + system) of each thread of this process, or undefined without /proc. */
+function threadTicks(): Map<string, number> | undefined {
+  try {
+    const ticks = new Map<string, number>();
+    for (const tid of fs.readdirSync("/proc/self/task")) {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks.set(tid, Number(fields[11]) + Number(fields[12]));
+    }
+    return ticks;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The least-squares slope of a figure over running instances. */

@@ -45,11 +45,13 @@ async function consoleOf(id: string): Promise<string> {
   return (await runCli(["console", id, "--endpoint", endpoint], { env, nodeFlags: [] })).stdout;
 }
 
+let imageId: string;
+
 describe("run-instances --key-name --user-data, then ssh in (aws CLI, OpenSSH)", () => {
   it("configures the guest from the metadata service and lets the key's owner in on the instance's own address", async () => {
     const imported = await runCli(["image", "import", image("hvm-linux.img"), "--name", "ssh-hvm", "--json", "--endpoint", endpoint], { env, nodeFlags: [] });
     expect(imported.code, imported.stderr).toBe(0);
-    const imageId = JSON.parse(imported.stdout).imageId as string;
+    imageId = JSON.parse(imported.stdout).imageId as string;
 
     const key = await aws("create-key-pair", "--key-name", "laptop", "--key-type", "ed25519");
     expect(key.code, key.stderr).toBe(0);
@@ -129,5 +131,55 @@ describe("run-instances --key-name --user-data, then ssh in (aws CLI, OpenSSH)",
     expect((await aws("terminate-instances", "--instance-ids", id)).code).toBe(0);
     expect((await aws("wait", "instance-terminated", "--instance-ids", id)).code).toBe(0);
     expect(await listening(address, 10022)).toBe(false);
+  }, 360_000);
+
+  it("gives two instances launched together their own address, MAC and identity; a guest flooding the metadata service disturbs neither the other nor the API", async () => {
+    expect((await aws("authorize-security-group-ingress", "--group-name", "default", "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")).code).toBe(0);
+    const launched = await aws("run-instances", "--image-id", imageId, "--instance-type", "t2.micro", "--key-name", "laptop", "--count", "2");
+    expect(launched.code, launched.stderr).toBe(0);
+    const ids = (launched.json.Instances as { InstanceId: string }[]).map((i) => i.InstanceId);
+    expect(ids).toHaveLength(2);
+    expect((await aws("wait", "instance-running", "--instance-ids", ...ids)).code).toBe(0);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const described: any[] = (await aws("describe-instances", "--instance-ids", ...ids)).json.Reservations.flatMap((r: any) => r.Instances);
+    const byId = new Map(described.map((i) => [i.InstanceId as string, i]));
+    const [a, b] = ids.map((id) => byId.get(id));
+    for (const field of ["PrivateIpAddress", "PublicIpAddress", "PrivateDnsName"]) expect(a[field]).not.toBe(b[field]);
+    expect(a.NetworkInterfaces[0].MacAddress).not.toBe(b.NetworkInterfaces[0].MacAddress);
+    expect(described.map((i) => i.AmiLaunchIndex).sort()).toEqual([0, 1]);
+
+    // Each guest reads its own identity from the metadata service, and its DHCP lease and NIC are its own.
+    const identity = "for p in instance-id ami-launch-index mac local-ipv4; do wget -q -O - http://169.254.169.254/latest/meta-data/$p; echo; done; hostname";
+    for (const i of [a, b]) {
+      let got: Run = { code: -1, stdout: "", stderr: "" };
+      await vi.waitFor(
+        async () => {
+          got = await ssh(i.PublicIpAddress, identity);
+          expect(got.code, got.stderr).toBe(0);
+        },
+        { timeout: 150_000, interval: 2_000 },
+      );
+      expect(got.stdout.split("\n").slice(0, 5)).toEqual([i.InstanceId, String(i.AmiLaunchIndex), i.NetworkInterfaces[0].MacAddress, i.PrivateIpAddress, i.PrivateDnsName.split(".")[0]]);
+      expect(await consoleOf(i.InstanceId)).toContain(`AMIBOOT-NET-READY ip=${i.PrivateIpAddress} mac=${i.NetworkInterfaces[0].MacAddress}`);
+    }
+
+    // Guest a sends headers far over the metadata service's limit on many connections at once:
+    // each is answered 431 and closed; b's metadata, the API and the server's memory stay as they were.
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${server.pid}/status`, "utf8"))![1]) / 1024;
+    const before = rss();
+    const big = "{ printf 'GET /latest/meta-data/ HTTP/1.1\\r\\nHost: x\\r\\nX-Big: '; head -c 262144 /dev/zero | tr '\\0' a; printf '\\r\\n\\r\\n'; } | nc 169.254.169.254 80";
+    const flood = ssh(a.PublicIpAddress, `i=0; while [ $i -lt 16 ]; do (${big} > /tmp/flood.$i 2>&1) & i=$((i+1)); done; wait; cat /tmp/flood.* | grep -c '^HTTP/1.1 431'`);
+    const during = await ssh(b.PublicIpAddress, "wget -q -O - http://169.254.169.254/latest/meta-data/instance-id");
+    expect(during.stdout).toBe(b.InstanceId);
+    expect((await aws("describe-instances", "--instance-ids", b.InstanceId)).code).toBe(0);
+    const flooded = await flood;
+    expect(flooded.code, flooded.stderr).toBe(0);
+    expect(Number(flooded.stdout.trim())).toBeGreaterThanOrEqual(1);
+    expect(rss() - before).toBeLessThan(128);
+    // a's own metadata service still answers after the flood.
+    expect((await ssh(a.PublicIpAddress, "wget -q -O - http://169.254.169.254/latest/meta-data/instance-id")).stdout).toBe(a.InstanceId);
+
+    expect((await aws("terminate-instances", "--instance-ids", ...ids)).code).toBe(0);
+    expect((await aws("wait", "instance-terminated", "--instance-ids", ...ids)).code).toBe(0);
   }, 360_000);
 });
