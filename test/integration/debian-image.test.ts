@@ -1,9 +1,11 @@
 import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openFilesystem, partitionDevice } from "../../src/guestfs/open.js";
 import { readPartitionTable } from "../../src/guestfs/partitions.js";
 import { RawFileDevice } from "../../src/volumes/raw-file.js";
-import { image, runCli } from "../helpers.js";
+import { awsClientEnv, image, ROOT, runCli, runProgram, serveWithKeys, stopProcess, tempDir } from "../helpers.js";
 
 // The Debian 12 cloud image is optional (`npm run images:debian`, root needed to build it):
 // these tests run when it is built. Booting it to a login prompt takes minutes under emulation,
@@ -86,4 +88,57 @@ describe.skipIf(!built)("the Debian 12 i386 cloud image (images/debian/build.sh)
     expect(out).toMatchObject({ ok: true, outcome: "until" });
     expect(out.milestones.map((m: { name: string }) => m.name)).toEqual(expect.arrayContaining(["bios", "kernel", "until"]));
   }, 1_000_000);
+
+  it.skipIf(!bootToo)("launched with boto3, a key pair and a cloud-config user data: cloud-init applies it, ssh gets in and reads IMDSv2", async () => {
+    const dir = tempDir();
+    const env = { ...process.env, AMIBOOT_HOME: path.join(dir, "home") };
+    const { server, endpoint, keys } = await serveWithKeys(env);
+    try {
+      const imported = await runCli(["image", "import", HVM, "--name", "debian-12", "--json", "--endpoint", endpoint], { env, nodeFlags: [], timeoutMs: 600_000 });
+      expect(imported.code, imported.stderr).toBe(0);
+      const keyFile = path.join(dir, "debian.pem");
+      const userData = "#cloud-config\nwrite_files:\n  - path: /etc/amiboot-user-data.txt\n    content: |\n      written by cloud-init from user data\n";
+      const client = { endpoint, ...keys, imageId: JSON.parse(imported.stdout).imageId, instanceType: "t2.medium", userData, keyFile };
+      const launched = await runProgram("/usr/bin/python3", ["-I", path.join(ROOT, "test", "clients", "boto3_launch.py")], awsClientEnv(path.join(dir, "py"), { AMIBOOT_CLIENT: JSON.stringify(client) }), 300_000);
+      expect(launched.code, launched.stderr).toBe(0);
+      const { sentMs, instance } = JSON.parse(launched.stdout) as { sentMs: number; instance: { InstanceId: string; PublicIpAddress: string; PrivateDnsName: string } };
+      const address = instance.PublicIpAddress;
+
+      // SSH-ready: the guest's sshd banner on the instance's forwarded port (GRUB, systemd, cloud-init's host keys first).
+      while (!(await sshBanner(address, 10022))) {
+        expect(Date.now() - sentMs).toBeLessThan(1_500_000);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      const sshReadyS = (Date.now() - sentMs) / 1000;
+      const ssh = (...command: string[]) =>
+        runProgram("/usr/bin/ssh", ["-i", keyFile, "-p", "10022", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=30", `debian@${address}`, ...command], { PATH: "/usr/bin:/bin" }, 900_000);
+      const status = await ssh("cloud-init", "status", "--wait", "--long");
+      const cloudInitS = (Date.now() - sentMs) / 1000;
+      const errors = status.stdout.includes("status: done") ? "" : (await ssh("sudo grep -E 'WARNING|ERROR|Traceback' /var/log/cloud-init.log | tail -n 40")).stdout;
+      expect(status.stdout, `${status.stderr}\n${errors}`).toContain("status: done");
+      expect((await ssh("cat", "/etc/amiboot-user-data.txt")).stdout).toBe("written by cloud-init from user data\n");
+      expect((await ssh("hostname")).stdout.trim()).toBe(instance.PrivateDnsName.split(".")[0]);
+      const imdsV2 = `python3 -c 'import urllib.request as u; t=u.urlopen(u.Request("http://169.254.169.254/latest/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})).read().decode(); print(u.urlopen(u.Request("http://169.254.169.254/latest/meta-data/instance-id", headers={"X-aws-ec2-metadata-token": t})).read().decode())'`;
+      expect((await ssh(imdsV2)).stdout.trim()).toBe(instance.InstanceId);
+      console.log(`Debian 12 cloud image (t2.medium): RunInstances to SSH-ready ${sshReadyS.toFixed(0)} s, to cloud-init done ${cloudInitS.toFixed(0)} s`);
+    } finally {
+      await stopProcess(server);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 1_800_000);
 });
+
+/** True when a TCP server at host:port greets with an SSH banner. */
+function sshBanner(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(5000, () => done(false));
+    s.once("data", (d) => done(d.toString("latin1").startsWith("SSH-")));
+    s.once("error", () => done(false));
+    s.once("close", () => done(false));
+  });
+}
