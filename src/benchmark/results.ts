@@ -34,7 +34,7 @@ export interface BenchResults {
 export interface MemoryResult {
   label: string;
   guestMiB: number;
-  /** Process RSS, and its CPU use over 5 s with every instance idle at its shell (percent of one core). */
+  /** Process RSS, and its CPU use (percent of one core) over 2 s once no thread is busy: every instance idle at its shell. */
   points: { running: number; rssMiB: number; idleCpuPercent: number }[];
   /** The least-squares slope of RSS over running instances. */
   perExtraInstanceMiB: number;

@@ -83,8 +83,9 @@ export function poolOptions(input: Partial<BootPoolOptions> = {}): BootPoolOptio
  * with its baseline compiler only. By default V8 compiles every module twice
  * (Liftoff, then TurboFan for hot functions) on background threads: a cold
  * HVM boot then kept 1.6 cores busy for the same boot time (user CPU 17.3 s
- * vs 11.8 s for a 10.5 s boot), and two boots at once on 2 cores took 2.2x as
- * long as one instead of about 1.3x (measured with `amiboot bench --concurrency 1,2`).
+ * vs 11.8 s for a 10.5 s boot, `amiboot boot`), and two boots at once took
+ * 1.64x as long as one instead of 1.33x (`amiboot bench --concurrency 1,2`,
+ * before idle guests slept).
  * The flag is process-wide and applies to modules compiled after it is set.
  */
 function compileWasmWithBaselineOnly(): void {
