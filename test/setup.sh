@@ -10,6 +10,8 @@
 #                          to an instance; test/unit/key-pairs.test.ts reads the keys back
 #   packer                 Debian's Packer 1.6.6: test/integration/packer.test.ts runs its
 #                          amazon-ebs builder against amiboot serve
+#   qemu-system-x86        QEMU TCG, the peer of `amiboot bench --vs-qemu`
+#                          (test/integration/bench-suite.test.ts)
 #
 # AMIBOOT_TEST_NO_INSTALL=1 skips the install (the tests that need a missing
 # package then fail, naming it).
@@ -25,6 +27,7 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 { [ -x /usr/bin/ssh ] && [ -x /usr/bin/ssh-keygen ]; } || missing+=(openssh-client)
 [ -x /usr/bin/packer ] || missing+=(packer)
+[ -x /usr/bin/qemu-system-i386 ] || missing+=(qemu-system-x86)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { Cloud } from "../cloud/cloud.js";
@@ -20,22 +21,25 @@ const REGION = "us-east-1";
  * until all got there. Every instance is terminated before the next sample.
  */
 export async function launchRunner(cloud: Cloud, o: SuiteOptions, file: string, mode: "hvm" | "pv", root: string, warm: boolean, concurrency: number, id: string): Promise<Runner> {
-  const owner = cloud.accounts.defaultAccount().accountId;
-  const virtualizationType = mode === "hvm" ? "hvm" : "paravirtual";
-  const name = `bench-${Buffer.from(id).toString("hex").slice(0, 100)}`;
-  let imageId: string;
-  if (root === "ebs") {
-    const snap = cloud.snapshots.importDisk(owner, REGION, file).snapshotId;
-    imageId = cloud.images.register(owner, REGION, { name, architecture: "i386", virtualizationType, rootDeviceName: "/dev/sda1", blockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: snap } }] }).imageId;
-  } else {
-    const prefix = `b${Buffer.from(id).toString("hex").slice(0, 60)}`;
-    createBundle(file, { bucket: path.join(cloud.home, "buckets", "bench"), prefix });
-    imageId = cloud.images.register(owner, REGION, { name, architecture: "i386", virtualizationType, imageLocation: `bench/${prefix}.manifest.xml`, blockDeviceMappings: [] }).imageId;
-    await cloud.images.verified(imageId);
-  }
+  const imageId = await registerBenchImage(cloud, file, mode, root, `bench-${Buffer.from(id).toString("hex").slice(0, 100)}`);
   const sizeMiB = Math.round(fs.statSync(file).size / 1048576);
   const c: BenchCase = { id, label: `${path.basename(file)}: ${launchLabels(mode, root, warm, concurrency)}`, engine: "amiboot", params: { image: path.basename(file), mode, root, warm, concurrency, sizeMiB }, samples: [] };
   return { case: c, imageId, measure: () => launchOnce(cloud, o, c, imageId, root, warm, concurrency) };
+}
+
+/** An image of `file` in the bench's region: EBS (a snapshot of it) or instance store (a bundle of it), available. */
+export async function registerBenchImage(cloud: Cloud, file: string, mode: "hvm" | "pv", root: string, name: string): Promise<string> {
+  const owner = cloud.accounts.defaultAccount().accountId;
+  const virtualizationType = mode === "hvm" ? "hvm" : "paravirtual";
+  if (root === "ebs") {
+    const snap = cloud.snapshots.importDisk(owner, REGION, file).snapshotId;
+    return cloud.images.register(owner, REGION, { name, architecture: "i386", virtualizationType, rootDeviceName: "/dev/sda1", blockDeviceMappings: [{ DeviceName: "/dev/sda1", Ebs: { SnapshotId: snap } }] }).imageId;
+  }
+  const prefix = `b${createHash("sha256").update(name).digest("hex").slice(0, 32)}`;
+  createBundle(file, { bucket: path.join(cloud.home, "buckets", "bench"), prefix });
+  const imageId = cloud.images.register(owner, REGION, { name, architecture: "i386", virtualizationType, imageLocation: `bench/${prefix}.manifest.xml`, blockDeviceMappings: [] }).imageId;
+  await cloud.images.verified(imageId);
+  return imageId;
 }
 
 async function launchOnce(cloud: Cloud, o: SuiteOptions, c: BenchCase, imageId: string, root: string, warm: boolean, concurrency: number): Promise<BenchSample> {

@@ -26,6 +26,13 @@ export interface SuiteOptions {
   memory: number;
   /** Seconds a launch may take to show the marker (or power off) before its case fails. */
   timeoutSeconds: number;
+  /**
+   * The images are cloud images (cloud-init or the sample images' init, sshd):
+   * time the user's workflow instead of boots to a marker (workflow-runners.ts).
+   */
+  ssh: boolean;
+  /** The user the workflow's ssh logs in as (Debian's cloud image: debian; the sample images: root). */
+  sshUser: string;
   /** Progress lines for people (stderr). */
   log: (line: string) => void;
 }
@@ -44,6 +51,8 @@ export const DEFAULT_SUITE_OPTIONS: Omit<SuiteOptions, "images"> = {
   instanceType: "t1.micro",
   timeoutSeconds: 120,
   memory: 0,
+  ssh: false,
+  sshUser: "debian",
   log: () => {},
 };
 
@@ -60,5 +69,10 @@ export function checkOptions(o: SuiteOptions): void {
   if (o.concurrency.some((c) => !Number.isInteger(c) || c < 1 || c > 32)) throw bad(`concurrency levels must be integers from 1 to 32, got ${o.concurrency.join(",")}`);
   // A warm launch restores the state saved at the marker; memory is measured with instances idle after it.
   if (o.marker === "" && o.warm) throw bad("warm launches restore the state saved at the marker: --warm needs a marker");
+  if (o.ssh) {
+    const other = [o.warm && "--warm", o.memory > 0 && "--memory", o.concurrency.some((c) => c > 1) && "--concurrency above 1", o.process && "--process", o.amis.ids.length > 0 && "AMIs"].filter(Boolean);
+    if (other.length) throw bad(`--ssh times one launch at a time of disk images, cold: it does not combine with ${other.join(", ")}`);
+    if (!/^[a-z_][a-z0-9_-]*$/i.test(o.sshUser)) throw bad(`the ssh user must be a user name, got ${JSON.stringify(o.sshUser)}`);
+  }
   if (o.marker === "" && o.memory > 0) throw bad("memory is measured with instances idle after their marker: --memory needs a marker");
 }

@@ -14,6 +14,7 @@ import { amibootProcessRunners, packageRoot, qemuRunner, qemuVersion } from "./p
 import type { BenchResults } from "./results.js";
 import { summarize } from "./stats.js";
 import type { Runner } from "./runner.js";
+import { amibootWorkflowRunners, qemuWorkflowRunners, WORKFLOW_FIGURES, workflowCaseId, workflowKey } from "./workflow-runners.js";
 import { checkOptions, DEFAULT_SUITE_OPTIONS, type SuiteOptions } from "./suite-options.js";
 
 export { DEFAULT_SUITE_OPTIONS, type SuiteOptions } from "./suite-options.js";
@@ -53,6 +54,22 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
     const comparisons: BenchResults["comparisons"] = [];
     for (const file of o.images) {
       const name = path.basename(file);
+      if (o.ssh) {
+        const why = hvmProblem(file);
+        if (why) {
+          o.log(`bench: ${name}: no workflow cases (they boot HVM: ${why})`);
+          continue;
+        }
+        const cloud = cloudFor(1);
+        const key = workflowKey(cloud);
+        runners.push(...(await amibootWorkflowRunners(cloud, o, file, key, `${name}/hvm/workflow`)));
+        const q = o.vsQemu ? qemuWorkflowRunners(o, file, key, `${name}/hvm/qemu-workflow`) : undefined;
+        if (q) {
+          runners.push(...q);
+          for (const f of WORKFLOW_FIGURES) comparisons.push({ title: `${name} ${f.label}: amiboot vs QEMU TCG`, baseline: workflowCaseId(`${name}/hvm/qemu-workflow`, f.id), other: workflowCaseId(`${name}/hvm/workflow`, f.id) });
+        }
+        continue;
+      }
       for (const mode of o.modes) {
         const why = mode === "pv" ? pvProblem(file) : hvmProblem(file);
         if (why) {
@@ -118,7 +135,7 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
       startedAt,
       finishedAt: new Date().toISOString(),
       machine: machineFacts(loadBefore, o.vsQemu),
-      options: { runs: o.runs, warmup: o.warmup, modes: o.modes, roots: o.roots, warm: o.warm, concurrency: o.concurrency, vsQemu: o.vsQemu, process: o.process, marker: o.marker, instanceType: o.instanceType, timeoutSeconds: o.timeoutSeconds, images: o.images, amis: o.amis.ids },
+      options: { runs: o.runs, warmup: o.warmup, modes: o.modes, roots: o.roots, warm: o.warm, concurrency: o.concurrency, vsQemu: o.vsQemu, process: o.process, ssh: o.ssh, marker: o.marker, instanceType: o.instanceType, timeoutSeconds: o.timeoutSeconds, images: o.images, amis: o.amis.ids },
       cases: runners.map((r) => ({ ...r.case, summary: summarize(r.case.samples) })),
       comparisons: comparisons.filter((c) => runners.some((r) => r.case.id === c.baseline) && runners.some((r) => r.case.id === c.other)),
       ...(memory ? { memory } : {}),

@@ -22,8 +22,10 @@ interface BenchFlags {
   vsQemu?: boolean;
   process?: boolean;
   marker: string;
-  type: string;
-  timeout: number;
+  type?: string;
+  timeout?: number;
+  ssh?: boolean;
+  sshUser: string;
   memory: number;
   json?: string;
   report?: string;
@@ -31,6 +33,10 @@ interface BenchFlags {
   endpoint: string;
   region: string;
 }
+
+/** A cloud image's workflow needs room for cloud-init (Python) and minutes of boot under emulation. */
+const SSH_INSTANCE_TYPE = "t2.medium";
+const SSH_TIMEOUT_SECONDS = 900;
 
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
 
@@ -49,9 +55,11 @@ export function addBenchCommand(program: Command): void {
     .option("--vs-qemu", "also measure QEMU TCG on the same disk (HVM) or the same kernel and initrd (PV)")
     .option("--process", "also time 'amiboot boot' in a fresh process from spawn, as QEMU is timed (PV: also --guest-decompress); needs the build")
     .option("--marker <text>", "console text that marks user space; '' times each boot to the guest's power-off", DEFAULT_SUITE_OPTIONS.marker)
-    .option("--type <type>", "instance type (guest memory)", DEFAULT_SUITE_OPTIONS.instanceType)
+    .option("--type <type>", `instance type (guest memory; default ${DEFAULT_SUITE_OPTIONS.instanceType}, with --ssh ${SSH_INSTANCE_TYPE})`)
     .option("--memory <n>", "also measure RSS with 1 to N instances running (what one more costs)", parseNumber, 0)
-    .option("--timeout <seconds>", "a launch that shows no marker (without one: does not power off) by then fails its case", parseNumber, DEFAULT_SUITE_OPTIONS.timeoutSeconds)
+    .option("--timeout <seconds>", `a launch that shows no marker (without one: does not power off; with --ssh: is not configured) by then fails its case (default ${DEFAULT_SUITE_OPTIONS.timeoutSeconds}, with --ssh ${SSH_TIMEOUT_SECONDS})`, parseNumber)
+    .option("--ssh", "cloud images: time RunInstances with a key pair and user data to SSH-ready and to the user data applied, and IMDS latency from the guest, instead of boots to a marker")
+    .option("--ssh-user <user>", "the user --ssh logs in as to check the workflow (Debian's cloud image: debian; the sample images: root)", DEFAULT_SUITE_OPTIONS.sshUser)
     .option("--json <file>", "write every sample as JSON")
     .option("--report <file>", "write an HTML report with charts")
     .addOption(new Option("--compare", "compare two JSON results: amiboot bench --compare OLD.json NEW.json"))
@@ -69,6 +77,7 @@ every case alike, and ratios are taken per pair of runs. Examples:
   amiboot bench my.img --marker '' --root ebs                             # to the guest's power-off
   amiboot bench my.img --modes hvm --root ebs --warm --concurrency 1,2,4 --json new.json
   amiboot bench ami-0123456789abcdef0 --warm --concurrency 1,2    # through 'amiboot serve'
+  amiboot bench images/build/debian-12-i386.img --ssh --vs-qemu --runs 3 --warmup 0   # the cloud-image workflow
   amiboot bench --compare old.json new.json`,
     )
     .action((images: string[], o: BenchFlags) => {
@@ -100,8 +109,10 @@ every case alike, and ratios are taken per pair of runs. Examples:
             vsQemu: o.vsQemu === true,
             process: o.process === true,
             marker: o.marker,
-            instanceType: o.type,
-            timeoutSeconds: o.timeout,
+            instanceType: o.type ?? (o.ssh ? SSH_INSTANCE_TYPE : DEFAULT_SUITE_OPTIONS.instanceType),
+            timeoutSeconds: o.timeout ?? (o.ssh ? SSH_TIMEOUT_SECONDS : DEFAULT_SUITE_OPTIONS.timeoutSeconds),
+            ssh: o.ssh === true,
+            sshUser: o.sshUser,
             memory: o.memory,
             log: (line) => process.stderr.write(`${line}\n`),
           });

@@ -146,6 +146,44 @@ describe("amiboot bench", () => {
     }
   });
 
+  it("--ssh times the cloud-image workflow on amiboot and on QEMU TCG: SSH-ready, user data applied, IMDS from the guest", async () => {
+    const json = path.join(dir, "ssh.json");
+    // The sample image's init reads IMDS as cloud-init would: the key for root's dropbear, then a `#!` user data.
+    const r = await runCli(["bench", image("hvm-linux.img"), "--ssh", "--ssh-user", "root", "--type", "t1.micro", "--vs-qemu", "--runs", "1", "--warmup", "0", "--timeout", "240", "--json", json], {
+      env: { ...process.env, AMIBOOT_HOME: path.join(dir, "home-ssh") },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const results = JSON.parse(fs.readFileSync(json, "utf8")) as BenchResults;
+    const figures = ["ssh-ready", "configured", "imds"];
+    expect(results.cases.map((c) => [c.id, c.error])).toEqual([
+      ...figures.map((f) => [`hvm-linux.img/hvm/workflow/${f}`, undefined]),
+      ...figures.map((f) => [`hvm-linux.img/hvm/qemu-workflow/${f}`, undefined]),
+    ]);
+    for (const engine of [results.cases.slice(0, 3), results.cases.slice(3)]) {
+      const [ssh, configured, imds] = engine.map((c) => c.samples[0]!.totalMs);
+      // The sample image starts dropbear, then runs the user data: both minutes at most, from launch.
+      expect(ssh).toBeGreaterThan(1000);
+      expect(configured).toBeGreaterThan(1000);
+      expect(Math.abs(configured! - ssh!)).toBeLessThan(60_000);
+      // A GET through the guest's network stack: a millisecond or more, and well under a second.
+      expect(imds).toBeGreaterThan(0);
+      expect(imds).toBeLessThan(1000);
+    }
+    expect(results.comparisons.map((c) => c.title)).toEqual([
+      "hvm-linux.img launch to SSH-ready: amiboot vs QEMU TCG",
+      "hvm-linux.img launch to user data applied: amiboot vs QEMU TCG",
+      "hvm-linux.img IMDS GET in the guest (mean of 20): amiboot vs QEMU TCG",
+    ]);
+    expect(r.stdout).toMatch(/hvm-linux\.img launch to SSH-ready: amiboot vs QEMU TCG: .* is \d+\.\d\dx /);
+    // The user logs in as someone the image lacks: every figure fails, saying why.
+    const bad = await runCli(["bench", image("hvm-linux.img"), "--ssh", "--ssh-user", "nobody", "--type", "t1.micro", "--runs", "1", "--warmup", "0", "--timeout", "240"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/ssh could not log in as nobody at 127\.77\.\d+\.\d+:10022: .*Permission denied/);
+    const mixed = await runCli(["bench", image("hvm-linux.img"), "--ssh", "--warm", "--memory", "2"]);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain("--ssh times one launch at a time of disk images, cold: it does not combine with --warm, --memory");
+  }, 600_000);
+
   it("refuses bad options with a clear message", async () => {
     const r = await runCli(["bench", image("mbr.img"), "--modes", "xen"]);
     expect(r.code).toBe(2);

@@ -1,7 +1,7 @@
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { sshBanner } from "../../src/benchmark/workflow-runners.js";
 import { openFilesystem, partitionDevice } from "../../src/guestfs/open.js";
 import { readPartitionTable } from "../../src/guestfs/partitions.js";
 import { RawFileDevice } from "../../src/volumes/raw-file.js";
@@ -127,18 +127,3 @@ describe.skipIf(!built)("the Debian 12 i386 cloud image (images/debian/build.sh)
     }
   }, 1_800_000);
 });
-
-/** True when a TCP server at host:port greets with an SSH banner. */
-function sshBanner(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(5000, () => done(false));
-    s.once("data", (d) => done(d.toString("latin1").startsWith("SSH-")));
-    s.once("error", () => done(false));
-    s.once("close", () => done(false));
-  });
-}
