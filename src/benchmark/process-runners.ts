@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { ConsoleLines } from "../boot/console-lines.js";
 import { pvGrub } from "../boot/pv-grub.js";
 import { BootTimer } from "../boot/timer.js";
+import { memoryOf } from "../cloud/instance-types.js";
 import { Ec2Error } from "../errors.js";
 import { RawFileDevice } from "../volumes/raw-file.js";
 import type { BenchCase, BenchSample } from "./results.js";
@@ -26,7 +27,8 @@ export function qemuRunner(o: SuiteOptions, file: string, mode: "hvm" | "pv", id
     o.log("bench: qemu-system-i386 not found (apt-get install qemu-system-x86): no QEMU cases");
     return undefined;
   }
-  const base = ["-accel", "tcg", "-m", "128", "-nographic", "-no-reboot"];
+  // The guest memory of the instance type the amiboot cases launch.
+  const base = ["-accel", "tcg", "-m", String(memoryOf(o.instanceType, OP)), "-nographic", "-no-reboot"];
   let args: string[];
   if (mode === "hvm") args = [...base, "-drive", `file=${file},format=raw,snapshot=on`];
   else {

@@ -20,6 +20,8 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import type { Cloud } from "../cloud/cloud.js";
+import { ConsoleLines } from "../boot/console-lines.js";
+import { BootTimer } from "../boot/timer.js";
 import { memoryOf } from "../cloud/instance-types.js";
 import { Ec2Error } from "../errors.js";
 import { MetadataService } from "../net/imds.js";
@@ -34,7 +36,7 @@ import type { SuiteOptions } from "./suite-options.js";
 const OP = "benchmark.bench";
 const REGION = "us-east-1";
 const KEY_NAME = "amiboot-bench";
-/** A new try of the SSH port this often, while earlier ones still wait for their banner (up to 5 s each). */
+/** The pause between two tries of the SSH port (the forward itself retries the guest port for a few seconds per try). */
 const SSH_POLL_MS = 500;
 const CONSOLE_POLL_MS = 250;
 /** GETs timed from the guest (one more before them, not timed). */
@@ -50,6 +52,8 @@ interface WorkflowFigures {
   sshMs: number;
   configuredMs: number;
   imdsMs: number;
+  /** The boot's milestones on the way (kernel, init, …), ms from the launch: where the time went. */
+  milestones: Record<string, number>;
 }
 
 const FIGURES = [
@@ -80,7 +84,7 @@ function workflowCases(prefix: string, label: string, engine: BenchCase["engine"
       if (i === 0) last = launch();
       if (!last) throw new Ec2Error("BenchFailed", "no launch measured these figures", OP);
       const figures = await last;
-      return { totalMs: Math.round(figures[f.key] * 10) / 10, milestones: {} };
+      return { totalMs: Math.round(figures[f.key] * 10) / 10, milestones: i === 0 ? figures.milestones : {} };
     },
   }));
 }
@@ -110,6 +114,12 @@ export async function amibootWorkflowRunners(cloud: Cloud, o: SuiteOptions, file
   return workflowCases(prefix, `${path.basename(file)}: amiboot, HVM, EBS, ${o.instanceType}`, "amiboot", params, async () => {
     const t0 = performance.now();
     const deadline = t0 + o.timeoutSeconds * 1000;
+    const arrivals = new Map<string, Record<string, number>>();
+    const off = cloud.instances.on("milestone", (e) => {
+      const seen = arrivals.get(e.instanceId) ?? {};
+      arrivals.set(e.instanceId, seen);
+      seen[e.milestone.name] ??= Math.round(performance.now() - t0);
+    });
     const launched = cloud.instances.run(owner, REGION, {
       imageId,
       instanceType: o.instanceType,
@@ -131,10 +141,11 @@ export async function amibootWorkflowRunners(cloud: Cloud, o: SuiteOptions, file
       const consoleText = () => cloud.instances.consoleOutput(owner, REGION, id).output.toString("latin1");
       const [sshMs, configuredMs] = await Promise.all([untilSshBanner(address, hostPortFor(22), t0, deadline, ended), untilConsole(consoleText, t0, deadline, ended)]);
       const imdsMs = await checkOverSsh({ host: address, port: hostPortFor(22), user: o.sshUser, instanceId: id, keyFile: key.keyFile });
-      return { sshMs, configuredMs, imdsMs };
+      return { sshMs, configuredMs, imdsMs, milestones: arrivals.get(id) ?? {} };
     } catch (err) {
       throw new Ec2Error(err instanceof Ec2Error ? err.code : "BenchFailed", `${path.basename(file)} on amiboot: ${(err as Error).message}`, OP);
     } finally {
+      off();
       cloud.instances.terminate(owner, REGION, [id]);
       await cloud.instances.waitFor(id, "terminated", { timeoutMs: 60_000 });
     }
@@ -171,15 +182,24 @@ export function qemuWorkflowRunners(o: SuiteOptions, file: string, key: Workflow
       qemu = child;
       let console = "";
       let stderr = "";
+      const timer = new BootTimer();
+      const lines = new ConsoleLines();
       let exited: string | undefined;
-      child.stdout!.on("data", (d: Buffer) => (console = (console + d.toString("latin1")).slice(-65536)));
+      child.stdout!.on("data", (d: Buffer) => {
+        console = (console + d.toString("latin1")).slice(-65536);
+        for (const b of d) {
+          const line = lines.pushByte(b);
+          if (line !== undefined) timer.line(line);
+        }
+      });
       child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
       child.on("exit", (code, signal) => (exited = `QEMU ended (${signal ?? `status ${code}`}): ${stderr.trim() || "no message"}`));
       child.on("error", (err) => (exited = `QEMU did not start: ${err.message}`));
       const ended = () => exited;
       const [sshMs, configuredMs] = await Promise.all([untilSshBanner("127.0.0.1", sshPort, t0, deadline, ended), untilConsole(() => console, t0, deadline, ended)]);
       const imdsMs = await checkOverSsh({ keyFile: key.keyFile, host: "127.0.0.1", port: sshPort, user: o.sshUser, instanceId });
-      return { sshMs, configuredMs, imdsMs };
+      // The timer started with the spawn, as t0 did.
+      return { sshMs, configuredMs, imdsMs, milestones: Object.fromEntries(timer.milestones.map((m) => [m.name, Math.round(m.atMs)])) };
     } catch (err) {
       throw new Ec2Error(err instanceof Ec2Error ? err.code : "BenchFailed", `${path.basename(file)} on QEMU: ${(err as Error).message}`, OP);
     } finally {
@@ -220,28 +240,20 @@ function qemuFacts(instanceType: string, instanceId: string, publicKey: string):
 }
 
 /**
- * Ms from t0 until host:port greets with an SSH banner: a new try every
- * SSH_POLL_MS while earlier ones wait, so that a slow guest's banner is
- * timed when it arrives, not when the next try would have started.
+ * Ms from t0 until host:port greets with an SSH banner, one try at a time
+ * (each waits up to 5 s) and SSH_POLL_MS between them, as Packer's
+ * communicator tries. Never several at once: each connection costs a real
+ * sshd a forked pre-auth process, and more than its MaxStartups (10) get
+ * "Exceeded MaxStartups" instead of a banner.
  */
-function untilSshBanner(host: string, port: number, t0: number, deadline: number, ended: () => string | undefined): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const finish = (f: () => void) => {
-      if (done) return;
-      done = true;
-      clearInterval(timer);
-      f();
-    };
-    const attempt = () => {
-      const why = ended();
-      if (why) return finish(() => reject(new Ec2Error("InstanceFailed", `ended before SSH was ready: ${why}`, OP)));
-      if (performance.now() > deadline) return finish(() => reject(new Ec2Error("BootTimeout", `no SSH banner on ${host}:${port} within ${Math.round((deadline - t0) / 1000)} s`, OP)));
-      void sshBanner(host, port).then((ok) => ok && finish(() => resolve(performance.now() - t0)));
-    };
-    const timer = setInterval(attempt, SSH_POLL_MS);
-    attempt();
-  });
+async function untilSshBanner(host: string, port: number, t0: number, deadline: number, ended: () => string | undefined): Promise<number> {
+  for (;;) {
+    const why = ended();
+    if (why) throw new Ec2Error("InstanceFailed", `ended before SSH was ready: ${why}`, OP);
+    if (await sshBanner(host, port)) return performance.now() - t0;
+    if (performance.now() > deadline) throw new Ec2Error("BootTimeout", `no SSH banner on ${host}:${port} within ${Math.round((deadline - t0) / 1000)} s`, OP);
+    await sleep(SSH_POLL_MS);
+  }
 }
 
 /** Ms from t0 until the console shows that the user data ran. */

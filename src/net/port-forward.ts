@@ -38,6 +38,8 @@ const RETRYABLE = new Set(["ECONNREFUSED", "ETIMEDOUT"]);
 export class PortForward {
   private readonly clients = new Set<net.Socket>();
   private closed = false;
+  /** Clients closed since the guest last accepted: only the first is logged (a client polling a booting guest would log one a second). */
+  private refused = 0;
   /** Where it listens, kept: `server.address()` is null once closed. */
   private bound = { address: "", port: 0 };
 
@@ -109,7 +111,7 @@ export class PortForward {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? "";
         if (!RETRYABLE.has(code) || attempt >= this.retry.attempts) {
-          this.log(`closed a client: guest port ${guestPort} did not accept after ${attempt} attempt(s) (${(err as Error).message})`);
+          if (this.refused++ === 0) this.log(`closed a client: guest port ${guestPort} did not accept after ${attempt} attempt(s) (${(err as Error).message}); more such clients are counted, not logged, until it accepts`);
           client.destroy();
           return;
         }
@@ -121,6 +123,8 @@ export class PortForward {
         guest.destroy();
         return;
       }
+      if (this.refused > 0) this.log(`guest port ${guestPort} accepts now (${this.refused} client(s) closed before)`);
+      this.refused = 0;
       splice(client, guest);
       return;
     }

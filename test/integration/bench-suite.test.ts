@@ -161,6 +161,9 @@ describe("amiboot bench", () => {
     ]);
     for (const engine of [results.cases.slice(0, 3), results.cases.slice(3)]) {
       const [ssh, configured, imds] = engine.map((c) => c.samples[0]!.totalMs);
+      // Where the time went: the kernel's start and init, both on the way to SSH.
+      const { kernel, init } = engine[0]!.samples[0]!.milestones;
+      expect(0 < kernel! && kernel! < init! && init! < ssh!, JSON.stringify(engine[0]!.samples[0])).toBe(true);
       // The sample image starts dropbear, then runs the user data: both minutes at most, from launch.
       expect(ssh).toBeGreaterThan(1000);
       expect(configured).toBeGreaterThan(1000);

@@ -86,6 +86,9 @@ describe("port forward", () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/guest port 22 did not accept after 3 attempt\(s\)/);
     expect(f.connections).toBe(0);
+    // A client polling a guest that is still booting: counted, not logged again, until the guest accepts.
+    await exchange(f.address.port, "still?").catch(() => undefined);
+    expect(lines).toHaveLength(1);
   });
 
   it("closes the listener and every open connection", async () => {
