@@ -139,7 +139,8 @@ export async function amibootWorkflowRunners(cloud: Cloud, o: SuiteOptions, file
         return i.state === "stopped" || i.state === "terminated" ? `${id} is ${i.state}: ${i.stateReason?.message ?? "no reason given"}` : undefined;
       };
       const consoleText = () => cloud.instances.consoleOutput(owner, REGION, id).output.toString("latin1");
-      const [sshMs, configuredMs] = await Promise.all([untilSshBanner(address, hostPortFor(22), t0, deadline, ended), untilConsole(consoleText, t0, deadline, ended)]);
+      o.log(`bench: ${path.basename(file)}: ${id} launched; waiting for SSH on ${address}:${hostPortFor(22)} and for the user data to run (minutes for a cloud image)`);
+      const [sshMs, configuredMs] = await progress(o, path.basename(file), [untilSshBanner(address, hostPortFor(22), t0, deadline, ended), untilConsole(consoleText, t0, deadline, ended)]);
       const imdsMs = await checkOverSsh({ host: address, port: hostPortFor(22), user: o.sshUser, instanceId: id, keyFile: key.keyFile });
       return { sshMs, configuredMs, imdsMs, milestones: arrivals.get(id) ?? {} };
     } catch (err) {
@@ -196,7 +197,8 @@ export function qemuWorkflowRunners(o: SuiteOptions, file: string, key: Workflow
       child.on("exit", (code, signal) => (exited = `QEMU ended (${signal ?? `status ${code}`}): ${stderr.trim() || "no message"}`));
       child.on("error", (err) => (exited = `QEMU did not start: ${err.message}`));
       const ended = () => exited;
-      const [sshMs, configuredMs] = await Promise.all([untilSshBanner("127.0.0.1", sshPort, t0, deadline, ended), untilConsole(() => console, t0, deadline, ended)]);
+      o.log(`bench: ${path.basename(file)}: QEMU started; waiting for SSH on 127.0.0.1:${sshPort} and for the user data to run`);
+      const [sshMs, configuredMs] = await progress(o, path.basename(file), [untilSshBanner("127.0.0.1", sshPort, t0, deadline, ended), untilConsole(() => console, t0, deadline, ended)]);
       const imdsMs = await checkOverSsh({ keyFile: key.keyFile, host: "127.0.0.1", port: sshPort, user: o.sshUser, instanceId });
       // The timer started with the spawn, as t0 did.
       return { sshMs, configuredMs, imdsMs, milestones: Object.fromEntries(timer.milestones.map((m) => [m.name, Math.round(m.atMs)])) };
@@ -208,6 +210,14 @@ export function qemuWorkflowRunners(o: SuiteOptions, file: string, key: Workflow
       imds.close();
     }
   });
+}
+
+/** Both waits, each reported as it ends (a cloud image takes minutes: the user sees where it stands). */
+async function progress(o: SuiteOptions, name: string, waits: [Promise<number>, Promise<number>]): Promise<[number, number]> {
+  const [ssh, configured] = waits;
+  void ssh.then((ms) => o.log(`bench: ${name}: SSH ready after ${(ms / 1000).toFixed(1)} s`), () => undefined);
+  void configured.then((ms) => o.log(`bench: ${name}: user data applied after ${(ms / 1000).toFixed(1)} s`), () => undefined);
+  return Promise.all(waits);
 }
 
 /** What QEMU's guest learns from IMDS: the same shape as an amiboot instance's, with slirp's addresses. */

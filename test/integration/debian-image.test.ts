@@ -129,8 +129,9 @@ describe.skipIf(!built)("the Debian 12 i386 cloud image (images/debian/build.sh)
       expect((await ssh("cat", "/etc/amiboot-user-data.txt")).stdout).toBe("written by cloud-init from user data\n");
       expect((await ssh("hostname")).stdout.trim()).toBe(instance.PrivateDnsName.split(".")[0]);
       // runcmd's output reaches the serial console, as EC2's GetConsoleOutput shows it.
-      const consoleText = await runCli(["instance", "console", instance.InstanceId, "--endpoint", endpoint], { env, nodeFlags: [] });
-      expect(consoleText.stdout).toContain(`AMIBOOT-DEBIAN-USER-DATA host=${instance.PrivateDnsName.split(".")[0]}`);
+      const consoleText = await runCli(["console", instance.InstanceId, "--endpoint", endpoint], { env, nodeFlags: [] });
+      const output = (await ssh("sudo tail -n 5 /var/log/cloud-init-output.log")).stdout;
+      expect(consoleText.stdout, `${consoleText.stderr}\n…${consoleText.stdout.slice(-1500)}\ncloud-init-output.log: ${output}`).toContain(`AMIBOOT-DEBIAN-USER-DATA host=${instance.PrivateDnsName.split(".")[0]}`);
       const imdsV2 = `python3 -c 'import urllib.request as u; t=u.urlopen(u.Request("http://169.254.169.254/latest/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})).read().decode(); print(u.urlopen(u.Request("http://169.254.169.254/latest/meta-data/instance-id", headers={"X-aws-ec2-metadata-token": t})).read().decode())'`;
       expect((await ssh(imdsV2)).stdout.trim()).toBe(instance.InstanceId);
       console.log(`Debian 12 cloud image (t2.medium): RunInstances to SSH-ready ${sshReadyS.toFixed(0)} s, to cloud-init done ${cloudInitS.toFixed(0)} s`);
