@@ -72,6 +72,7 @@ export function checkOptions(o: SuiteOptions): void {
   if (o.ssh) {
     const other = [o.warm && "--warm", o.memory > 0 && "--memory", o.concurrency.some((c) => c > 1) && "--concurrency above 1", o.process && "--process", o.amis.ids.length > 0 && "AMIs"].filter(Boolean);
     if (other.length) throw bad(`--ssh times one launch at a time of disk images, cold: it does not combine with ${other.join(", ")}`);
+    if (!o.modes.includes("hvm")) throw bad("--ssh boots each image as HVM (its disk's own boot loader, as QEMU boots it): --modes must include hvm");
     if (!/^[a-z_][a-z0-9_-]*$/i.test(o.sshUser)) throw bad(`the ssh user must be a user name, got ${JSON.stringify(o.sshUser)}`);
   }
   if (o.marker === "" && o.memory > 0) throw bad("memory is measured with instances idle after their marker: --memory needs a marker");

@@ -185,6 +185,9 @@ describe("amiboot bench", () => {
     const mixed = await runCli(["bench", image("hvm-linux.img"), "--ssh", "--warm", "--memory", "2"]);
     expect(mixed.code).toBe(2);
     expect(mixed.stderr).toContain("--ssh times one launch at a time of disk images, cold: it does not combine with --warm, --memory");
+    const pvOnly = await runCli(["bench", image("pv-linux.img"), "--ssh", "--modes", "pv"]);
+    expect(pvOnly.code).toBe(2);
+    expect(pvOnly.stderr).toContain("--ssh boots each image as HVM");
   }, 600_000);
 
   it("refuses bad options with a clear message", async () => {
