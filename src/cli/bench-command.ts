@@ -14,7 +14,7 @@ import { runCommand } from "./run.js";
 
 interface BenchFlags {
   runs: number;
-  warmup: number;
+  warmup?: number;
   modes: string;
   root: string;
   warm?: boolean;
@@ -47,7 +47,7 @@ export function addBenchCommand(program: Command): void {
     .description("boot-time benchmark: HVM vs PV, EBS vs instance store, cold vs warm, concurrency, amiboot vs QEMU TCG")
     .argument("[images...]", "raw disk images, or AMIs (ami-…) launched through the endpoint (default: the sample images)")
     .option("--runs <n>", "measured runs per case", parseNumber, DEFAULT_SUITE_OPTIONS.runs)
-    .option("--warmup <n>", "warm-up runs per case, not measured", parseNumber, DEFAULT_SUITE_OPTIONS.warmup)
+    .option("--warmup <n>", `warm-up runs per case, not measured (default ${DEFAULT_SUITE_OPTIONS.warmup}, with --ssh 0: a cloud image's launch takes minutes)`, parseNumber)
     .option("--modes <list>", "hvm,pv", "hvm,pv")
     .option("--root <list>", "ebs,instance-store", "ebs,instance-store")
     .option("--warm", "also measure warm launches (restored from the state saved at the marker)")
@@ -77,7 +77,7 @@ every case alike, and ratios are taken per pair of runs. Examples:
   amiboot bench my.img --marker '' --root ebs                             # to the guest's power-off
   amiboot bench my.img --modes hvm --root ebs --warm --concurrency 1,2,4 --json new.json
   amiboot bench ami-0123456789abcdef0 --warm --concurrency 1,2    # through 'amiboot serve'
-  amiboot bench images/build/debian-12-i386.img --ssh --vs-qemu --runs 3 --warmup 0   # the cloud-image workflow
+  amiboot bench images/build/debian-12-i386.img --ssh --vs-qemu --runs 3   # the cloud-image workflow
   amiboot bench --compare old.json new.json`,
     )
     .action((images: string[], o: BenchFlags) => {
@@ -101,7 +101,7 @@ every case alike, and ratios are taken per pair of runs. Examples:
             images: images.length > 0 ? files : defaultImages(),
             amis: { ids: amis, ...(amis.length > 0 ? { client: ec2({ endpoint: o.endpoint, region: o.region }) } : {}) },
             runs: o.runs,
-            warmup: o.warmup,
+            warmup: o.warmup ?? (o.ssh ? 0 : DEFAULT_SUITE_OPTIONS.warmup),
             modes: list(o.modes) as ("hvm" | "pv")[],
             roots: list(o.root) as ("ebs" | "instance-store")[],
             warm: o.warm === true,
