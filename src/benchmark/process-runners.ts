@@ -21,12 +21,16 @@ export function qemuVersion(): string | undefined {
   return r.status === 0 ? r.stdout.split("\n")[0] : undefined;
 }
 
+/** Whether QEMU is installed; when not, says so once per call (its cases are left out). */
+export function qemuFound(o: Pick<SuiteOptions, "log">): boolean {
+  if (qemuVersion()) return true;
+  o.log("bench: qemu-system-i386 not found (apt-get install qemu-system-x86): no QEMU cases");
+  return false;
+}
+
 /** QEMU TCG on the same disk (HVM), or QEMU's direct boot of the kernel and initrd the shim picks (PV); undefined when QEMU is missing. */
 export function qemuRunner(o: SuiteOptions, file: string, mode: "hvm" | "pv", id: string): Runner | undefined {
-  if (!qemuVersion()) {
-    o.log("bench: qemu-system-i386 not found (apt-get install qemu-system-x86): no QEMU cases");
-    return undefined;
-  }
+  if (!qemuFound(o)) return undefined;
   // The guest memory of the instance type the amiboot cases launch.
   const base = ["-accel", "tcg", "-m", String(memoryOf(o.instanceType, OP)), "-nographic", "-no-reboot"];
   let args: string[];

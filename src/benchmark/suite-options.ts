@@ -56,6 +56,20 @@ export const DEFAULT_SUITE_OPTIONS: Omit<SuiteOptions, "images"> = {
   log: () => {},
 };
 
+/** What `ssh: true` changes in the defaults: a cloud image needs room for cloud-init (Python) and takes minutes to boot under emulation, so no warm-up launch. */
+export const SSH_SUITE_DEFAULTS: Readonly<Pick<SuiteOptions, "instanceType" | "timeoutSeconds" | "warmup">> = Object.freeze({
+  instanceType: "t2.medium",
+  timeoutSeconds: 900,
+  warmup: 0,
+});
+
+/** The options given, over the defaults (with `ssh`, over its own), checked. */
+export function suiteOptions(input: Partial<SuiteOptions> & { images: string[] }): SuiteOptions {
+  const o: SuiteOptions = { ...DEFAULT_SUITE_OPTIONS, ...(input.ssh ? SSH_SUITE_DEFAULTS : {}), ...input };
+  checkOptions(o);
+  return o;
+}
+
 export function checkOptions(o: SuiteOptions): void {
   const bad = (m: string) => new Ec2Error("InvalidParameterValue", m, "benchmark.bench");
   if (o.images.length === 0 && o.amis.ids.length === 0) throw bad("give at least one disk image or AMI");

@@ -15,9 +15,9 @@ import type { BenchResults } from "./results.js";
 import { summarize } from "./stats.js";
 import type { Runner } from "./runner.js";
 import { amibootWorkflowRunners, qemuWorkflowRunners, WORKFLOW_FIGURES, workflowCaseId, workflowKey } from "./workflow-runners.js";
-import { checkOptions, DEFAULT_SUITE_OPTIONS, type SuiteOptions } from "./suite-options.js";
+import { suiteOptions, type SuiteOptions } from "./suite-options.js";
 
-export { DEFAULT_SUITE_OPTIONS, type SuiteOptions } from "./suite-options.js";
+export { DEFAULT_SUITE_OPTIONS, SSH_SUITE_DEFAULTS, type SuiteOptions } from "./suite-options.js";
 export { measureProcess } from "./process-runners.js";
 
 const require = createRequire(import.meta.url);
@@ -31,8 +31,7 @@ const require = createRequire(import.meta.url);
  * taken per pair of runs.
  */
 export async function runSuite(input: Partial<SuiteOptions> & { images: string[] }): Promise<BenchResults> {
-  const o: SuiteOptions = { ...DEFAULT_SUITE_OPTIONS, ...input };
-  checkOptions(o);
+  const o = suiteOptions(input);
   const startedAt = new Date().toISOString();
   const loadBefore = os.loadavg();
   const homes: string[] = [];

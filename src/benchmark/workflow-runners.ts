@@ -28,7 +28,7 @@ import { MetadataService } from "../net/imds.js";
 import type { InstanceFacts } from "../net/metadata.js";
 import { hostPortFor } from "../net/network-plan.js";
 import { registerBenchImage } from "./cloud-runners.js";
-import { qemuVersion } from "./process-runners.js";
+import { qemuFound } from "./process-runners.js";
 import type { BenchCase } from "./results.js";
 import type { Runner } from "./runner.js";
 import type { SuiteOptions } from "./suite-options.js";
@@ -158,10 +158,7 @@ const QEMU_GUEST = { ip: "169.254.0.15", mac: "52:54:00:12:34:56" };
 
 /** The workflow on QEMU TCG (undefined when QEMU is not installed). */
 export function qemuWorkflowRunners(o: SuiteOptions, file: string, key: WorkflowKey, prefix: string): Runner[] | undefined {
-  if (!qemuVersion()) {
-    o.log("bench: qemu-system-i386 not found (apt-get install qemu-system-x86): no QEMU cases");
-    return undefined;
-  }
+  if (!qemuFound(o)) return undefined;
   const memoryMiB = memoryOf(o.instanceType, OP);
   const params = { image: path.basename(file), mode: "hvm", engine: "qemu-tcg", workflow: true };
   return workflowCases(prefix, `${path.basename(file)}: QEMU TCG, ${memoryMiB} MiB, user networking`, "qemu", params, async () => {
@@ -181,13 +178,13 @@ export function qemuWorkflowRunners(o: SuiteOptions, file: string, key: Workflow
       const deadline = t0 + o.timeoutSeconds * 1000;
       const child = spawn("qemu-system-i386", args, { stdio: ["ignore", "pipe", "pipe"] });
       qemu = child;
-      let console = "";
+      let consoleText = "";
       let stderr = "";
       const timer = new BootTimer();
       const lines = new ConsoleLines();
       let exited: string | undefined;
       child.stdout!.on("data", (d: Buffer) => {
-        console = (console + d.toString("latin1")).slice(-65536);
+        consoleText = (consoleText + d.toString("latin1")).slice(-65536);
         for (const b of d) {
           const line = lines.pushByte(b);
           if (line !== undefined) timer.line(line);
@@ -198,7 +195,7 @@ export function qemuWorkflowRunners(o: SuiteOptions, file: string, key: Workflow
       child.on("error", (err) => (exited = `QEMU did not start: ${err.message}`));
       const ended = () => exited;
       o.log(`bench: ${path.basename(file)}: QEMU started; waiting for SSH on 127.0.0.1:${sshPort} and for the user data to run`);
-      const [sshMs, configuredMs] = await progress(o, path.basename(file), [untilSshBanner("127.0.0.1", sshPort, t0, deadline, ended), untilConsole(() => console, t0, deadline, ended)]);
+      const [sshMs, configuredMs] = await progress(o, path.basename(file), [untilSshBanner("127.0.0.1", sshPort, t0, deadline, ended), untilConsole(() => consoleText, t0, deadline, ended)]);
       const imdsMs = await checkOverSsh({ keyFile: key.keyFile, host: "127.0.0.1", port: sshPort, user: o.sshUser, instanceId });
       // The timer started with the spawn, as t0 did.
       return { sshMs, configuredMs, imdsMs, milestones: Object.fromEntries(timer.milestones.map((m) => [m.name, Math.round(m.atMs)])) };

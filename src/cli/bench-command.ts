@@ -5,7 +5,7 @@ import { compareResults, compareText } from "../benchmark/compare.js";
 import { htmlReport } from "../benchmark/report-html.js";
 import { terminalTable } from "../benchmark/report-text.js";
 import type { BenchResults } from "../benchmark/results.js";
-import { DEFAULT_SUITE_OPTIONS, runSuite } from "../benchmark/suite.js";
+import { DEFAULT_SUITE_OPTIONS, runSuite, SSH_SUITE_DEFAULTS } from "../benchmark/suite.js";
 import { writeFileAtomically } from "../durable-file.js";
 import { Ec2Error } from "../errors.js";
 import { ec2 } from "./endpoint.js";
@@ -34,10 +34,6 @@ interface BenchFlags {
   region: string;
 }
 
-/** A cloud image's workflow needs room for cloud-init (Python) and minutes of boot under emulation. */
-const SSH_INSTANCE_TYPE = "t2.medium";
-const SSH_TIMEOUT_SECONDS = 900;
-
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
 
 /** `amiboot bench`: the boot-time suite on disk images, with a terminal table, JSON and an HTML report; `--compare OLD NEW`. */
@@ -47,7 +43,7 @@ export function addBenchCommand(program: Command): void {
     .description("boot-time benchmark: HVM vs PV, EBS vs instance store, cold vs warm, concurrency, amiboot vs QEMU TCG")
     .argument("[images...]", "raw disk images, or AMIs (ami-…) launched through the endpoint (default: the sample images)")
     .option("--runs <n>", "measured runs per case", parseNumber, DEFAULT_SUITE_OPTIONS.runs)
-    .option("--warmup <n>", `warm-up runs per case, not measured (default ${DEFAULT_SUITE_OPTIONS.warmup}, with --ssh 0: a cloud image's launch takes minutes)`, parseNumber)
+    .option("--warmup <n>", `warm-up runs per case, not measured (default ${DEFAULT_SUITE_OPTIONS.warmup}, with --ssh ${SSH_SUITE_DEFAULTS.warmup}: a cloud image's launch takes minutes)`, parseNumber)
     .option("--modes <list>", "hvm,pv", "hvm,pv")
     .option("--root <list>", "ebs,instance-store", "ebs,instance-store")
     .option("--warm", "also measure warm launches (restored from the state saved at the marker)")
@@ -55,9 +51,9 @@ export function addBenchCommand(program: Command): void {
     .option("--vs-qemu", "also measure QEMU TCG on the same disk (HVM) or the same kernel and initrd (PV)")
     .option("--process", "also time 'amiboot boot' in a fresh process from spawn, as QEMU is timed (PV: also --guest-decompress); needs the build")
     .option("--marker <text>", "console text that marks user space; '' times each boot to the guest's power-off", DEFAULT_SUITE_OPTIONS.marker)
-    .option("--type <type>", `instance type (guest memory; default ${DEFAULT_SUITE_OPTIONS.instanceType}, with --ssh ${SSH_INSTANCE_TYPE})`)
+    .option("--type <type>", `instance type (guest memory; default ${DEFAULT_SUITE_OPTIONS.instanceType}, with --ssh ${SSH_SUITE_DEFAULTS.instanceType})`)
     .option("--memory <n>", "also measure RSS with 1 to N instances running (what one more costs)", parseNumber, 0)
-    .option("--timeout <seconds>", `a launch that shows no marker (without one: does not power off; with --ssh: is not configured) by then fails its case (default ${DEFAULT_SUITE_OPTIONS.timeoutSeconds}, with --ssh ${SSH_TIMEOUT_SECONDS})`, parseNumber)
+    .option("--timeout <seconds>", `a launch that shows no marker (without one: does not power off; with --ssh: is not configured) by then fails its case (default ${DEFAULT_SUITE_OPTIONS.timeoutSeconds}, with --ssh ${SSH_SUITE_DEFAULTS.timeoutSeconds})`, parseNumber)
     .option("--ssh", "cloud images: time RunInstances with a key pair and user data to SSH-ready and to the user data applied, and IMDS latency from the guest, instead of boots to a marker")
     .option("--ssh-user <user>", "the user --ssh logs in as to check the workflow (Debian's cloud image: debian; the sample images: root)", DEFAULT_SUITE_OPTIONS.sshUser)
     .option("--json <file>", "write every sample as JSON")
@@ -101,7 +97,8 @@ every case alike, and ratios are taken per pair of runs. Examples:
             images: images.length > 0 ? files : defaultImages(),
             amis: { ids: amis, ...(amis.length > 0 ? { client: ec2({ endpoint: o.endpoint, region: o.region }) } : {}) },
             runs: o.runs,
-            warmup: o.warmup ?? (o.ssh ? 0 : DEFAULT_SUITE_OPTIONS.warmup),
+            // Unset: the suite's defaults (its own with --ssh).
+            ...(o.warmup !== undefined ? { warmup: o.warmup } : {}),
             modes: list(o.modes) as ("hvm" | "pv")[],
             roots: list(o.root) as ("ebs" | "instance-store")[],
             warm: o.warm === true,
@@ -109,8 +106,8 @@ every case alike, and ratios are taken per pair of runs. Examples:
             vsQemu: o.vsQemu === true,
             process: o.process === true,
             marker: o.marker,
-            instanceType: o.type ?? (o.ssh ? SSH_INSTANCE_TYPE : DEFAULT_SUITE_OPTIONS.instanceType),
-            timeoutSeconds: o.timeout ?? (o.ssh ? SSH_TIMEOUT_SECONDS : DEFAULT_SUITE_OPTIONS.timeoutSeconds),
+            ...(o.type !== undefined ? { instanceType: o.type } : {}),
+            ...(o.timeout !== undefined ? { timeoutSeconds: o.timeout } : {}),
             ssh: o.ssh === true,
             sshUser: o.sshUser,
             memory: o.memory,
