@@ -6,13 +6,14 @@
 import { ConsoleLines } from "../src/boot/console-lines.js";
 import { TextScreen } from "../src/boot/text-screen.js";
 import { BootTimer, kernelRefusal, type Milestone } from "../src/boot/timer.js";
-import { precompileWasm, Vm } from "../src/boot/vm.js";
+import { precompileWasm, Vm, type VmHooks } from "../src/boot/vm.js";
 import { NetworkServices } from "../src/boot/network-services.js";
 import { writeFileAtomically } from "../src/durable-file.js";
 import fs from "node:fs";
 import { Ec2Error } from "../src/errors.js";
 import type { BootOutcome, BootTask, HostMessage, WorkerMessage, WorkerReport } from "../src/pool/protocol.js";
-import type { PvKernel } from "../src/boot/plan.js";
+import type { BootPlan, PvKernel } from "../src/boot/plan.js";
+import type { MessagePort } from "node:worker_threads";
 
 /** How often the worker looks at the CPU, the screen and the clock. */
 const POLL_MS = 20;
@@ -20,7 +21,32 @@ const POLL_MS = 20;
 // A pooled thread compiles v86 once, before its first VM: later VMs start warm.
 void precompileWasm();
 
-export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
+export default async function boot(task: BootTask): Promise<WorkerReport> {
+  if ("plan" in task) return run(task.plan, task.port);
+  const { port } = task;
+  const t0 = performance.now();
+  const { vm, ready } = Vm.prepare(task.standby);
+  // Its launch, or a stop (the pool dropped it) while it restored or waited.
+  const next = new Promise<HostMessage>((resolve) => {
+    const onMessage = (m: HostMessage) => {
+      if (m.type !== "launch" && m.type !== "stop") return;
+      port.off("message", onMessage);
+      resolve(m);
+    };
+    port.on("message", onMessage);
+  });
+  void ready.then(() => port.postMessage({ type: "standby-ready", ms: Math.round(performance.now() - t0) } satisfies WorkerMessage));
+  const m = await next;
+  if (m.type !== "launch") {
+    await vm.destroy();
+    return { outcome: "stopped", milestones: [], elapsedMs: 0, screen: [] };
+  }
+  await ready;
+  return run(m.plan, port, vm);
+}
+
+/** One VM from `plan`: a new machine, or `prepared` (a standby's, restored already). */
+function run(plan: BootPlan, port: MessagePort, prepared?: Vm): Promise<WorkerReport> {
   const post = (m: WorkerMessage) => port.postMessage(m);
   post({ type: "started" });
 
@@ -128,15 +154,19 @@ export default function boot({ plan, port }: BootTask): Promise<WorkerReport> {
     };
 
     try {
-      vm = Vm.start(plan, {
+      const hooks: VmHooks = {
         serialByte,
         screenChar: (row, col, chr) => screen.put(row, col, chr),
         screenSize: (w, h) => screen.resize(w, h),
         // A restored guest is already at its marker: user space is reached when the machine runs.
         started: () => {
-          if (plan.restoreState) noteMilestones([timer.mark("until", `restored from ${plan.restoreState}`)].filter((m) => m !== undefined));
+          if (plan.restoreState) noteMilestones([timer.mark("until", `restored from ${plan.restoreState}${prepared ? " ahead of the launch" : ""}`)].filter((m) => m !== undefined));
         },
-      });
+      };
+      if (prepared) {
+        vm = prepared;
+        prepared.launch(plan, hooks);
+      } else vm = Vm.start(plan, hooks);
       if (plan.network) {
         const started = NetworkServices.start(vm, plan.network, (forwards) => post({ type: "forwards", forwards }), (line) => console.error(`amiboot: ${plan.name}: ${line}`));
         network = started.catch((err: unknown) => {

@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import type { EC2Client } from "@aws-sdk/client-ec2";
+import { DEFAULT_INSTANCES_OPTIONS } from "../cloud/instance-options.js";
 import { Ec2Error } from "../errors.js";
 
 export interface SuiteOptions {
@@ -13,6 +14,8 @@ export interface SuiteOptions {
   roots: ("ebs" | "instance-store")[];
   /** Also measure warm launches (restored from the state saved at the marker). */
   warm: boolean;
+  /** Warm launches: machines the control plane keeps restored ahead of the next launch (0: every warm launch restores from the file). */
+  standbyMachines: number;
   /** Concurrent launches to measure (1 is always measured). */
   concurrency: number[];
   /** Measure QEMU TCG on the same disk (HVM) or the same kernel and initrd (PV), when installed. */
@@ -44,6 +47,7 @@ export const DEFAULT_SUITE_OPTIONS: Omit<SuiteOptions, "images"> = {
   modes: ["hvm", "pv"],
   roots: ["ebs", "instance-store"],
   warm: false,
+  standbyMachines: DEFAULT_INSTANCES_OPTIONS.standbyMachines,
   concurrency: [1],
   vsQemu: false,
   process: false,
@@ -80,6 +84,7 @@ export function checkOptions(o: SuiteOptions): void {
   if (!(o.timeoutSeconds > 0)) throw bad(`timeout must be a number of seconds > 0, got ${o.timeoutSeconds}`);
   if (o.modes.length === 0 || o.modes.some((m) => m !== "hvm" && m !== "pv")) throw bad(`modes must be hvm and/or pv, got ${o.modes.join(",")}`);
   if (o.roots.length === 0 || o.roots.some((r) => r !== "ebs" && r !== "instance-store")) throw bad(`roots must be ebs and/or instance-store, got ${o.roots.join(",")}`);
+  if (!Number.isInteger(o.standbyMachines) || o.standbyMachines < 0 || o.standbyMachines > 64) throw bad(`standby machines must be an integer from 0 to 64, got ${o.standbyMachines}`);
   if (o.concurrency.some((c) => !Number.isInteger(c) || c < 1 || c > 32)) throw bad(`concurrency levels must be integers from 1 to 32, got ${o.concurrency.join(",")}`);
   // A warm launch restores the state saved at the marker; memory is measured with instances idle after it.
   if (o.marker === "" && o.warm) throw bad("warm launches restore the state saved at the marker: --warm needs a marker");

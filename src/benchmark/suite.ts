@@ -43,7 +43,7 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
       const home = fs.mkdtempSync(path.join(os.tmpdir(), "amiboot-bench-"));
       homes.push(home);
       // Without a marker the cloud keeps its own (it needs one); the cases then wait for the guest's power-off.
-      cloud = new Cloud(home, { instances: { bootSlots: slots, maxInstances: Math.max(32, slots), ...(o.marker ? { marker: o.marker } : {}) } });
+      cloud = new Cloud(home, { instances: { bootSlots: slots, maxInstances: Math.max(32, slots), standbyMachines: o.standbyMachines, ...(o.marker ? { marker: o.marker } : {}) } });
       clouds.set(slots, cloud);
     }
     return cloud;
@@ -134,7 +134,7 @@ export async function runSuite(input: Partial<SuiteOptions> & { images: string[]
       startedAt,
       finishedAt: new Date().toISOString(),
       machine: machineFacts(loadBefore, o.vsQemu),
-      options: { runs: o.runs, warmup: o.warmup, modes: o.modes, roots: o.roots, warm: o.warm, concurrency: o.concurrency, vsQemu: o.vsQemu, process: o.process, ssh: o.ssh, marker: o.marker, instanceType: o.instanceType, timeoutSeconds: o.timeoutSeconds, images: o.images, amis: o.amis.ids },
+      options: { runs: o.runs, warmup: o.warmup, modes: o.modes, roots: o.roots, warm: o.warm, standbyMachines: o.standbyMachines, concurrency: o.concurrency, vsQemu: o.vsQemu, process: o.process, ssh: o.ssh, marker: o.marker, instanceType: o.instanceType, timeoutSeconds: o.timeoutSeconds, images: o.images, amis: o.amis.ids },
       cases: runners.map((r) => ({ ...r.case, summary: summarize(r.case.samples) })),
       comparisons: comparisons.filter((c) => runners.some((r) => r.case.id === c.baseline) && runners.some((r) => r.case.id === c.other)),
       ...(memory ? { memory } : {}),

@@ -59,10 +59,21 @@ export interface GuestNetwork {
  * stops working.
  */
 export function v86NetDevice(config: GuestNetworkConfig): { type: "ne2k" | "virtio"; relay_url: "fetch"; router_ip: string; vm_ip: string } {
-  for (const [name, ip] of [["routerIp", config.routerIp], ["vmIp", config.vmIp]] as const) {
-    if (!isIpv4(ip)) throw new Ec2Error("InvalidParameterValue", `The ${name} ${ip} is not an IPv4 address.`, "boot.network");
-  }
+  checkAddresses(config);
   return { type: config.nic, relay_url: "fetch", router_ip: config.routerIp, vm_ip: config.vmIp };
+}
+
+/**
+ * A machine prepared ahead of its launch was built with placeholder
+ * addresses: its adapter hands out this launch's instead (v86 reads them per
+ * packet: DHCP, ARP, TCP). Call it once v86 has created its adapter.
+ */
+export function setGuestAddresses(emulator: NetworkedEmulator, config: Omit<GuestNetworkConfig, "nic">): void {
+  const adapter = (emulator as { network_adapter?: { router_ip: Uint8Array; vm_ip: Uint8Array } }).network_adapter;
+  if (!adapter?.router_ip || !adapter.vm_ip) throw new Ec2Error("VmStartFailed", "v86's network adapter is not there, or not the \"fetch\" adapter this version of amiboot drives.", "boot.network");
+  checkAddresses(config);
+  adapter.router_ip = new Uint8Array(config.routerIp.split(".").map(Number));
+  adapter.vm_ip = new Uint8Array(config.vmIp.split(".").map(Number));
 }
 
 /** Bus listener entries as v86 keeps them (`BusConnector.listeners`); not in its typings. */
@@ -177,6 +188,12 @@ async function waitFor<T>(get: () => T | undefined, deadline: number, what: stri
       throw new Ec2Error("VmStartFailed", `v86 created no ${what} in time (was net_device given with relay_url "fetch"?).`, "boot.network");
     }
     await sleep(10);
+  }
+}
+
+function checkAddresses(config: Omit<GuestNetworkConfig, "nic">): void {
+  for (const [name, ip] of [["routerIp", config.routerIp], ["vmIp", config.vmIp]] as const) {
+    if (!isIpv4(ip)) throw new Ec2Error("InvalidParameterValue", `The ${name} ${ip} is not an IPv4 address.`, "boot.network");
   }
 }
 

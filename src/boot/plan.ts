@@ -46,6 +46,41 @@ export interface BootPlan {
 export type { DiskSpec, PvKernel };
 
 /**
+ * A machine restored from a saved state ahead of its launch (a warm
+ * launch's standby): what its machine is built from, which a launch must
+ * match (`standbyKey`). The rest (the disks themselves, the addresses, the
+ * marker, the timeout) comes with the launch's BootPlan.
+ */
+export interface StandbyPlan {
+  mode: BootMode;
+  name: string;
+  restoreState: string;
+  memoryMiB: number;
+  firmware: Firmware;
+  diskSizes: number[];
+  nic?: "ne2k" | "virtio";
+}
+
+/** The standby a warm launch's plan could use; none for a cold boot. */
+export function standbyPlan(plan: BootPlan): StandbyPlan | undefined {
+  if (!plan.restoreState) return undefined;
+  return {
+    mode: plan.mode,
+    name: plan.name,
+    restoreState: plan.restoreState,
+    memoryMiB: plan.memoryMiB,
+    firmware: plan.firmware,
+    diskSizes: plan.disks.map((d) => d.size),
+    ...(plan.network ? { nic: plan.network.nic } : {}),
+  };
+}
+
+/** Two plans with the same key build the same machine. */
+export function standbyKey(s: StandbyPlan): string {
+  return JSON.stringify([s.restoreState, s.memoryMiB, s.firmware.bios, s.firmware.vgaBios ?? "", s.diskSizes, s.nic ?? ""]);
+}
+
+/**
  * Where a plan finds the EBS store (`home`, as `$AMIBOOT_HOME`) and keeps its
  * unpacked kernels and initrds (`cacheDir`); callers say, plans never look.
  */

@@ -1,17 +1,26 @@
+import { Ec2Error } from "../errors.js";
 import type { BlockDevice } from "../volumes/block-device.js";
 
 /**
  * A BlockDevice shaped as v86's disk seam (byteLength, load, get, set): the
- * one place v86 touches a volume.
+ * one place v86 touches a volume. A machine prepared ahead of its launch
+ * (`Vm.prepare`) gets its disk only when it launches (`attach`).
  */
 export class V86Disk {
   onload: ((e: object) => void) | undefined;
   onprogress: ((e: object) => void) | undefined;
 
-  constructor(private readonly device: BlockDevice) {}
+  constructor(
+    private device: BlockDevice | undefined,
+    readonly byteLength: number = device?.size ?? 0,
+  ) {}
 
-  get byteLength(): number {
-    return this.device.size;
+  /** Gives a prepared machine its disk: a volume of the size the saved state was made with. */
+  attach(device: BlockDevice): void {
+    if (device.size !== this.byteLength) {
+      throw new Ec2Error("InvalidParameterValue", `a prepared machine has a disk of ${this.byteLength} bytes, the launch one of ${device.size}`, "boot.v86Disk");
+    }
+    this.device = device;
   }
 
   load(): void {
@@ -19,7 +28,7 @@ export class V86Disk {
   }
 
   get(start: number, len: number, fn: (bytes: Uint8Array) => void): void {
-    fn(this.device.read(start, len));
+    fn(this.read(start, len));
   }
 
   // v86 0.5 reads the MBR through these two before the BIOS runs (disk geometry).
@@ -28,10 +37,11 @@ export class V86Disk {
   }
 
   get_from_cache(start: number, len: number): Uint8Array {
-    return this.device.read(start, len);
+    return this.read(start, len);
   }
 
   set(start: number, bytes: Uint8Array, fn: () => void): void {
+    if (!this.device) throw new Ec2Error("VmStartFailed", "the guest wrote to a disk before its launch attached it", "boot.v86Disk");
     this.device.write(start, bytes);
     fn();
   }
@@ -47,4 +57,13 @@ export class V86Disk {
   }
 
   set_state(_state: unknown[]): void {}
+
+  /**
+   * Before its launch only v86's IDE device reads, once, as it is built: the
+   * MBR, to guess a geometry that the restored state then replaces. It sees
+   * a blank sector; the guest never runs without its disk.
+   */
+  private read(start: number, len: number): Uint8Array {
+    return this.device ? this.device.read(start, len) : new Uint8Array(len);
+  }
 }

@@ -4,8 +4,8 @@ import { V86, type V86Options } from "v86";
 import { Ec2Error } from "../errors.js";
 import type { BlockDevice } from "../volumes/block-device.js";
 import { openDisk } from "../volumes/open.js";
-import type { BootPlan, PvKernel } from "./plan.js";
-import { attachGuestNetwork, v86NetDevice, type AttachOptions, type GuestNetwork } from "./network.js";
+import type { BootPlan, PvKernel, StandbyPlan } from "./plan.js";
+import { attachGuestNetwork, setGuestAddresses, v86NetDevice, type AttachOptions, type GuestNetwork } from "./network.js";
 import { V86Disk } from "./v86-disk.js";
 
 const require = createRequire(import.meta.url);
@@ -48,55 +48,86 @@ export function precompileWasm(): Promise<unknown> {
 /** v86's disks: the primary IDE channel's master (hda) and slave (hdb). */
 export const MAX_DISKS = 2;
 
-/** One running v86 machine built from a boot plan: the builder and the handle. */
+/** One v86 machine built from a boot plan, or prepared from a saved state ahead of its launch: the builder and the handle. */
 export class Vm {
   private constructor(
     private readonly emulator: V86,
-    private readonly devices: BlockDevice[],
+    private readonly disks: V86Disk[],
+    private devices: BlockDevice[],
   ) {}
 
   static start(plan: BootPlan, hooks: VmHooks): Vm {
-    if (plan.disks.length === 0 || plan.disks.length > MAX_DISKS) {
-      throw new Ec2Error("UnsupportedOperation", `v86 attaches 1 to ${MAX_DISKS} hard disks (IDE primary master and slave); the plan has ${plan.disks.length}`, "boot.vmStart");
-    }
-    const devices: BlockDevice[] = [];
-    try {
-      for (const spec of plan.disks) devices.push(openDisk(spec));
-    } catch (err) {
-      devices.forEach((d) => d.close());
-      throw err;
-    }
-    const options: V86Options = {
-      wasm_path: WASM_PATH,
-      wasm_fn: wasmFn,
-      bios: { url: plan.firmware.bios },
-      ...(plan.firmware.vgaBios ? { vga_bios: { url: plan.firmware.vgaBios } } : {}),
-      hda: new V86Disk(devices[0]!) as unknown as V86Options["hda"],
-      ...(devices[1] ? { hdb: new V86Disk(devices[1]) as unknown as V86Options["hdb"] } : {}),
-      // A restored machine's memory already holds the kernel: the state replaces what the BIOS and bzimage would set up.
-      ...(plan.pv && !plan.restoreState ? pvOptions(plan.pv) : {}),
-      ...(plan.restoreState ? { initial_state: { buffer: arrayBuffer(fs.readFileSync(plan.restoreState)) } } : {}),
-      // The instance's NIC on v86's own user-space stack; a restored state keeps the MAC it saved (else its network breaks).
-      ...(plan.network
-        ? { net_device: v86NetDevice({ nic: plan.network.nic, routerIp: plan.network.routerIp, vmIp: plan.network.privateIp }), preserve_mac_from_state_image: true }
-        : {}),
-      memory_size: plan.memoryMiB * 1024 * 1024,
-      vga_memory_size: 2 * 1024 * 1024,
-      autostart: true,
-      disable_keyboard: true,
-      disable_mouse: true,
-      disable_speaker: true,
-    };
-    const emulator = new V86(options);
-    emulator.add_listener("serial0-output-byte", hooks.serialByte);
-    emulator.add_listener("screen-put-char", ([row, col, chr]) => hooks.screenChar(row, col, chr));
-    emulator.add_listener("screen-set-size", ([w, h]) => hooks.screenSize(w, h));
-    if (hooks.started) emulator.add_listener("emulator-started", () => hooks.started!());
-    emulator.add_listener("emulator-ready", () => {
-      sleepWhileHalted(emulator as unknown as V86Internals);
-      if (plan.restoreState) restoreOverFreshMemory(emulator as unknown as V86Internals);
-    });
-    return new Vm(emulator, devices);
+    const devices = openDisks(plan);
+    const disks = devices.map((d) => new V86Disk(d));
+    const vm = new Vm(
+      new V86(
+        machineOptions({
+          memoryMiB: plan.memoryMiB,
+          firmware: plan.firmware,
+          disks,
+          autostart: true,
+        }, {
+          // A restored machine's memory already holds the kernel: the state replaces what the BIOS and bzimage would set up.
+          ...(plan.pv && !plan.restoreState ? pvOptions(plan.pv) : {}),
+          ...(plan.restoreState ? { initial_state: { buffer: arrayBuffer(fs.readFileSync(plan.restoreState)) } } : {}),
+          ...(plan.network ? { net_device: v86NetDevice({ nic: plan.network.nic, routerIp: plan.network.routerIp, vmIp: plan.network.privateIp }) } : {}),
+        }),
+      ),
+      disks,
+      devices,
+    );
+    vm.listen(hooks);
+    vm.emulator.add_listener("emulator-ready", () => vm.tune(plan.restoreState !== undefined));
+    return vm;
+  }
+
+  /**
+   * A warm launch's machine, built and restored from its saved state before
+   * the launch, and not running: `launch` gives it the launch's disks and
+   * addresses and runs it. `ready` resolves once the state is in.
+   */
+  static prepare(standby: StandbyPlan): { vm: Vm; ready: Promise<void> } {
+    if (standby.diskSizes.length === 0 || standby.diskSizes.length > MAX_DISKS) throw tooManyDisks(standby.diskSizes.length);
+    const disks = standby.diskSizes.map((size) => new V86Disk(undefined, size));
+    const emulator = new V86(
+      machineOptions({
+        memoryMiB: standby.memoryMiB,
+        firmware: standby.firmware,
+        disks,
+        autostart: false,
+      }, {
+        initial_state: { buffer: arrayBuffer(fs.readFileSync(standby.restoreState)) },
+        // The launch's addresses replace these (the adapter reads them per packet).
+        ...(standby.nic ? { net_device: v86NetDevice({ nic: standby.nic, routerIp: "0.0.0.0", vmIp: "0.0.0.0" }) } : {}),
+      }),
+    );
+    const vm = new Vm(emulator, disks, []);
+    emulator.add_listener("emulator-ready", () => vm.tune(true));
+    // v86 restores the state, then (with autostart) would run, then says "loaded".
+    const ready = new Promise<void>((resolve) => emulator.add_listener("emulator-loaded", () => resolve()));
+    return { vm, ready };
+  }
+
+  /** Runs a prepared machine as `plan`'s launch (its standby key matched): its disks, addresses and hooks. */
+  launch(plan: BootPlan, hooks: VmHooks): void {
+    this.devices = openDisks(plan);
+    this.devices.forEach((d, i) => this.disks[i]!.attach(d));
+    if (plan.network) setGuestAddresses(this.emulator as unknown as Parameters<typeof setGuestAddresses>[0], { routerIp: plan.network.routerIp, vmIp: plan.network.privateIp });
+    this.listen(hooks);
+    this.emulator.run();
+  }
+
+  private listen(hooks: VmHooks): void {
+    this.emulator.add_listener("serial0-output-byte", hooks.serialByte);
+    this.emulator.add_listener("screen-put-char", ([row, col, chr]) => hooks.screenChar(row, col, chr));
+    this.emulator.add_listener("screen-set-size", ([w, h]) => hooks.screenSize(w, h));
+    if (hooks.started) this.emulator.add_listener("emulator-started", () => hooks.started!());
+  }
+
+  /** Once v86 has built its machine, before it restores a state or runs. */
+  private tune(restoring: boolean): void {
+    sleepWhileHalted(this.emulator as unknown as V86Internals);
+    if (restoring) restoreOverFreshMemory(this.emulator as unknown as V86Internals);
   }
 
   /** Takes over the machine's network (a plan with `network`): its services, and connections into the guest. */
@@ -178,6 +209,50 @@ function restoreOverFreshMemory(emulator: V86Internals): void {
     if (start === 0 && length === cpu.memory_size[0]) zeroAll(0, Math.min(length, FIRMWARE_AREA_END));
     else zeroAll(start, length);
   };
+}
+
+/** What differs between v86 machines here; the rest of v86's options bag is the same for all. */
+interface MachineParts {
+  memoryMiB: number;
+  firmware: BootPlan["firmware"];
+  disks: V86Disk[];
+  autostart: boolean;
+}
+
+function machineOptions({ memoryMiB, firmware, disks, autostart }: MachineParts, { net_device, ...rest }: Partial<V86Options>): V86Options {
+  return {
+    wasm_path: WASM_PATH,
+    wasm_fn: wasmFn,
+    bios: { url: firmware.bios },
+    ...(firmware.vgaBios ? { vga_bios: { url: firmware.vgaBios } } : {}),
+    hda: disks[0] as unknown as V86Options["hda"],
+    ...(disks[1] ? { hdb: disks[1] as unknown as V86Options["hdb"] } : {}),
+    // The instance's NIC on v86's own user-space stack; a restored state keeps the MAC it saved (else its network breaks).
+    ...(net_device ? { net_device, preserve_mac_from_state_image: true } : {}),
+    memory_size: memoryMiB * 1024 * 1024,
+    vga_memory_size: 2 * 1024 * 1024,
+    disable_keyboard: true,
+    disable_mouse: true,
+    disable_speaker: true,
+    autostart,
+    ...rest,
+  };
+}
+
+function openDisks(plan: BootPlan): BlockDevice[] {
+  if (plan.disks.length === 0 || plan.disks.length > MAX_DISKS) throw tooManyDisks(plan.disks.length);
+  const devices: BlockDevice[] = [];
+  try {
+    for (const spec of plan.disks) devices.push(openDisk(spec));
+  } catch (err) {
+    devices.forEach((d) => d.close());
+    throw err;
+  }
+  return devices;
+}
+
+function tooManyDisks(n: number): Ec2Error {
+  return new Ec2Error("UnsupportedOperation", `v86 attaches 1 to ${MAX_DISKS} hard disks (IDE primary master and slave); the plan has ${n}`, "boot.vmStart");
 }
 
 /** Direct kernel boot: v86 loads the shim's kernel and initrd itself. */

@@ -18,6 +18,7 @@ interface BenchFlags {
   modes: string;
   root: string;
   warm?: boolean;
+  standbyMachines: number;
   concurrency: string;
   vsQemu?: boolean;
   process?: boolean;
@@ -47,6 +48,7 @@ export function addBenchCommand(program: Command): void {
     .option("--modes <list>", "hvm,pv", "hvm,pv")
     .option("--root <list>", "ebs,instance-store", "ebs,instance-store")
     .option("--warm", "also measure warm launches (restored from the state saved at the marker)")
+    .option("--standby-machines <n>", "warm launches: machines kept restored ahead of the next launch, as 'amiboot serve' keeps them; 0: each restores from the state file", parseNumber, DEFAULT_SUITE_OPTIONS.standbyMachines)
     .option("--concurrency <list>", "concurrent launches to measure, e.g. 1,2,4", "1")
     .option("--vs-qemu", "also measure QEMU TCG on the same disk (HVM) or the same kernel and initrd (PV)")
     .option("--process", "also time 'amiboot boot' in a fresh process from spawn, as QEMU is timed (PV: also --guest-decompress); needs the build")
@@ -102,6 +104,7 @@ every case alike, and ratios are taken per pair of runs. Examples:
             modes: list(o.modes) as ("hvm" | "pv")[],
             roots: list(o.root) as ("ebs" | "instance-store")[],
             warm: o.warm === true,
+            standbyMachines: o.standbyMachines,
             concurrency: [...new Set([1, ...list(o.concurrency).map(Number)])],
             vsQemu: o.vsQemu === true,
             process: o.process === true,

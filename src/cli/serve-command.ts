@@ -16,6 +16,7 @@ export function addServeCommand(program: Command): void {
     .option("--input-marker <text>", "console text after which an instance's UserData is typed on its console", DEFAULT_INSTANCES_OPTIONS.inputMarker)
     .option("--max-instances <n>", "instances whose VMs may run at once", parseNumber, DEFAULT_INSTANCES_OPTIONS.maxInstances)
     .option("--boot-slots <n>", "VMs that may boot at once (the rest wait, pending)", parseNumber, DEFAULT_INSTANCES_OPTIONS.bootSlots)
+    .option("--standby-machines <n>", "warm launches (tag amiboot:warm): machines kept restored ahead of the next launch of each saved state; 0 for none", parseNumber, DEFAULT_INSTANCES_OPTIONS.standbyMachines)
     .addHelpText(
       "after",
       `
@@ -23,8 +24,10 @@ Then, for example:
   AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… aws ec2 describe-images --owners self \\
     --region us-east-1 --endpoint-url http://127.0.0.1:8773`,
     )
-    .action(async (o: { port: number; host: string; marker: string; inputMarker: string; maxInstances: number; bootSlots: number }) => {
-      const cloud = new Cloud(amibootHome(), { instances: { marker: o.marker, inputMarker: o.inputMarker, maxInstances: o.maxInstances, bootSlots: o.bootSlots } });
+    .action(async (o: { port: number; host: string; marker: string; inputMarker: string; maxInstances: number; bootSlots: number; standbyMachines: number }) => {
+      const cloud = new Cloud(amibootHome(), {
+        instances: { marker: o.marker, inputMarker: o.inputMarker, maxInstances: o.maxInstances, bootSlots: o.bootSlots, standbyMachines: o.standbyMachines },
+      });
       const creds = cloud.accounts.defaultAccount();
       const server = await Ec2Server.start(cloud, { port: o.port, host: o.host });
       process.stdout.write(

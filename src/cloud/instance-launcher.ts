@@ -120,7 +120,7 @@ export class InstanceLauncher {
         const network = extra.network?.();
         if (network) plan.network = network;
         if (live.intent || this.closed) throw new Ec2Error("BootAborted", "the instance was ended before its VM started", "cloud.boot");
-        run = (this.pool ??= new BootPool({ maxThreads: this.options.maxInstances })).boot(plan);
+        run = (this.pool ??= new BootPool({ maxThreads: this.options.maxInstances, standbyMachines: this.options.standbyMachines })).boot(plan);
       } catch (err) {
         release();
         this.finish(id, live, live.intent || this.closed ? undefined : failure(err));

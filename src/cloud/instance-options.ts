@@ -13,6 +13,12 @@ export interface InstancesOptions {
   bootSlots: number;
   /** A boot slot is given back after this long even without a marker (a guest that never prints). */
   bootSlotMs: number;
+  /**
+   * Warm launches (tag `amiboot:warm`): machines kept restored from their
+   * saved states, ready for the next launch of each; 0 turns them off. Each
+   * costs its guest's restored memory while it waits (see the README).
+   */
+  standbyMachines: number;
 }
 
 export const DEFAULT_INSTANCES_OPTIONS: Readonly<InstancesOptions> = Object.freeze({
@@ -21,6 +27,7 @@ export const DEFAULT_INSTANCES_OPTIONS: Readonly<InstancesOptions> = Object.free
   maxInstances: 32,
   bootSlots: os.availableParallelism(),
   bootSlotMs: 30_000,
+  standbyMachines: 2,
 });
 
 const OP = "cloud.instancesOptions";
@@ -37,6 +44,9 @@ export function instancesOptions(given: Partial<InstancesOptions> = {}): Instanc
   }
   for (const key of ["maxInstances", "bootSlots"] as const) {
     if (!Number.isInteger(o[key]) || o[key] < 1) throw new Ec2Error("InvalidParameterValue", `The option ${key} must be an integer >= 1 (got ${String(o[key])}).`, OP);
+  }
+  if (!Number.isInteger(o.standbyMachines) || o.standbyMachines < 0 || o.standbyMachines > 64) {
+    throw new Ec2Error("InvalidParameterValue", `The option standbyMachines must be an integer from 0 to 64 (got ${String(o.standbyMachines)}).`, OP);
   }
   // setTimeout's limit: a longer delay would fire at once.
   if (typeof o.bootSlotMs !== "number" || !(o.bootSlotMs >= 1 && o.bootSlotMs <= 2 ** 31 - 1)) {

@@ -1,11 +1,11 @@
 import { EventEmitter } from "node:events";
 import os from "node:os";
 import v8 from "node:v8";
-import { MessageChannel } from "node:worker_threads";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { ConsoleLines } from "../boot/console-lines.js";
 import { defined } from "../defined.js";
-import type { BootPlan } from "../boot/plan.js";
+import { standbyKey, standbyPlan, type BootPlan, type StandbyPlan } from "../boot/plan.js";
 import type { Milestone } from "../boot/timer.js";
 import { Ec2Error } from "../errors.js";
 import type { NetworkUpdate, PortForwardStatus } from "../net/network-plan.js";
@@ -33,6 +33,17 @@ export interface BootPoolOptions {
    * boot time gained.
    */
   workerYoungGenerationMb: number;
+  /**
+   * Warm launches: how many machines to keep restored from their saved
+   * states, not running, so that the next launch of each state only gives
+   * one its disks and runs it (one per state; the least recently prepared
+   * goes first). Each holds a worker thread and its guest's restored memory
+   * while it waits, and yields its thread to any boot that needs one.
+   * Default 0: none.
+   */
+  standbyMachines: number;
+  /** A standby that no launch took for this long is dropped. Default 300000 (5 minutes). */
+  standbyIdleMs: number;
 }
 
 /** The end of one boot, as callers see it. */
@@ -62,7 +73,7 @@ export interface BootRunEvents {
 }
 
 export function poolOptions(input: Partial<BootPoolOptions> = {}): BootPoolOptions {
-  const o: BootPoolOptions = { maxThreads: os.availableParallelism(), workerHeapMb: 512, graceMs: 5000, workerYoungGenerationMb: 4, ...defined(input) };
+  const o: BootPoolOptions = { maxThreads: os.availableParallelism(), workerHeapMb: 512, graceMs: 5000, workerYoungGenerationMb: 4, standbyMachines: 0, standbyIdleMs: 300_000, ...defined(input) };
   if (!Number.isInteger(o.maxThreads) || o.maxThreads < 1 || o.maxThreads > 64) {
     throw new RangeError(`options.maxThreads must be an integer from 1 to 64, got ${String(input.maxThreads)}`);
   }
@@ -74,6 +85,12 @@ export function poolOptions(input: Partial<BootPoolOptions> = {}): BootPoolOptio
   }
   if (!Number.isInteger(o.graceMs) || o.graceMs < 0) {
     throw new RangeError(`options.graceMs must be an integer >= 0, got ${String(input.graceMs)}`);
+  }
+  if (!Number.isInteger(o.standbyMachines) || o.standbyMachines < 0 || o.standbyMachines > 64) {
+    throw new RangeError(`options.standbyMachines must be an integer from 0 to 64, got ${String(input.standbyMachines)}`);
+  }
+  if (!Number.isInteger(o.standbyIdleMs) || o.standbyIdleMs < 1 || o.standbyIdleMs > 2 ** 31 - 1) {
+    throw new RangeError(`options.standbyIdleMs must be an integer from 1 to 2147483647, got ${String(input.standbyIdleMs)}`);
   }
   return o;
 }
@@ -96,6 +113,10 @@ function compileWasmWithBaselineOnly(): void {
 export class BootPool {
   readonly options: BootPoolOptions;
   private readonly piscina: Piscina<BootTask, WorkerReport>;
+  /** Prepared machines by standby key, the least recently prepared first. */
+  private readonly standbys = new Map<string, Standby>();
+  private running = 0;
+  private closed = false;
 
   constructor(options: Partial<BootPoolOptions> = {}) {
     this.options = poolOptions(options);
@@ -111,14 +132,110 @@ export class BootPool {
     });
   }
 
-  /** Starts a boot; it waits in the queue while every worker is busy. */
+  /**
+   * Starts a boot; it waits in the queue while every worker is busy. A warm
+   * launch runs on a machine prepared for its state when there is one, and
+   * leaves one prepared for the next launch of its state once it has
+   * reached its marker (or, booting cold, saved the state).
+   */
   boot(plan: BootPlan, options: { signal?: AbortSignal } = {}): BootRun {
-    return new BootRun(this.piscina, plan, this.options.graceMs, options.signal);
+    const spec = this.options.standbyMachines > 0 ? standbyPlan(plan) : undefined;
+    const key = spec && standbyKey(spec);
+    const standby = key ? this.standbys.get(key) : undefined;
+    if (standby) this.standbys.delete(key!);
+    else this.yieldThread();
+    const run = new BootRun(this.piscina, plan, this.options.graceMs, options.signal, standby?.take());
+    this.running++;
+    void run.result.finally(() => this.running--);
+    if (spec) {
+      const onMilestone = (m: Milestone) => {
+        if (m.name !== "until") return;
+        run.off("milestone", onMilestone);
+        this.prepare(spec);
+      };
+      run.on("milestone", onMilestone);
+    } else if (plan.captureState && this.options.standbyMachines > 0) {
+      run.once("state-saved", (saved) => this.prepare(standbyPlan({ ...plan, restoreState: saved.path })!));
+    }
+    return run;
+  }
+
+  /** The states with a machine prepared (for tests and `--json` figures). */
+  standbyStates(): string[] {
+    return [...this.standbys.values()].map((s) => s.spec.restoreState);
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    for (const s of this.standbys.values()) s.stop();
+    this.standbys.clear();
     await this.piscina.close({ force: true });
   }
+
+  /** Prepares a machine for `spec`'s state, on a thread no boot needs, unless one is there. */
+  private prepare(spec: StandbyPlan): void {
+    const key = standbyKey(spec);
+    // Only on a thread that no boot needs.
+    if (this.closed || this.standbys.has(key) || this.running >= this.options.maxThreads) return;
+    while (this.standbys.size >= this.options.standbyMachines || this.running + this.standbys.size >= this.options.maxThreads) this.dropOldest();
+    const standby = new Standby(this.piscina, spec, this.options.graceMs, this.options.standbyIdleMs, () => {
+      if (this.standbys.get(key) === standby) this.standbys.delete(key);
+    });
+    this.standbys.set(key, standby);
+  }
+
+  /** A boot that needs a thread held by a standby gets it: the least recently prepared ends. */
+  private yieldThread(): void {
+    if (this.standbys.size > 0 && this.running + this.standbys.size >= this.options.maxThreads) this.dropOldest();
+  }
+
+  private dropOldest(): void {
+    const [key, oldest] = this.standbys.entries().next().value!;
+    this.standbys.delete(key);
+    oldest.stop();
+  }
+}
+
+/**
+ * A worker holding a machine restored from a saved state, not running,
+ * until a launch takes it (`take`) or the pool drops it (`stop`). Its task
+ * ends when it is dropped, or fails (a state that does not restore): either
+ * way `gone` is called.
+ */
+class Standby {
+  private readonly port: MessagePort;
+  private readonly task: Promise<WorkerReport>;
+  private readonly abort = new AbortController();
+  private readonly idle: NodeJS.Timeout;
+
+  constructor(piscina: Piscina<BootTask, WorkerReport>, readonly spec: StandbyPlan, private readonly graceMs: number, idleMs: number, gone: () => void) {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.task = piscina.run({ standby: spec, port: port2 }, { transferList: [port2] as never, signal: this.abort.signal });
+    this.task.then(gone, gone);
+    this.idle = setTimeout(() => this.stop(), idleMs).unref();
+  }
+
+  /** Hands the machine to a launch: the task and port become its BootRun's. */
+  take(): TakenStandby {
+    clearTimeout(this.idle);
+    return { port: this.port, task: this.task, abort: () => this.abort.abort() };
+  }
+
+  /** Ends the machine; a worker that does not end within the grace time is ended by force. */
+  stop(): void {
+    clearTimeout(this.idle);
+    this.port.postMessage({ type: "stop" } satisfies HostMessage);
+    setTimeout(() => this.abort.abort(), this.graceMs).unref();
+    void this.task.catch(() => {}).finally(() => this.port.close());
+  }
+}
+
+/** A standby's task as a launch takes it over. */
+interface TakenStandby {
+  port: MessagePort;
+  task: Promise<WorkerReport>;
+  abort(): void;
 }
 
 /** One boot in flight: its console and milestones as events, its end as `result`. */
@@ -130,9 +247,9 @@ export class BootRun extends EventEmitter<BootRunEvents> {
   private readonly submittedAt = performance.now();
   private startedAt: number | undefined;
 
-  constructor(piscina: Piscina<BootTask, WorkerReport>, private readonly plan: BootPlan, graceMs: number, signal?: AbortSignal) {
+  constructor(piscina: Piscina<BootTask, WorkerReport>, private readonly plan: BootPlan, graceMs: number, signal?: AbortSignal, standby?: TakenStandby) {
     super();
-    const { port1, port2 } = new MessageChannel();
+    const { port1, port2 } = standby ? { port1: standby.port, port2: undefined } : new MessageChannel();
     this.port = port1;
     // The pool's own deadline, for a worker too busy to end its VM itself.
     const hard = new AbortController();
@@ -168,7 +285,14 @@ export class BootRun extends EventEmitter<BootRunEvents> {
         }
       });
     });
-    const task = piscina.run({ plan, port: port2 }, { transferList: [port2] as never, signal: signals });
+    let task: Promise<WorkerReport>;
+    if (standby) {
+      // The standby's task was submitted with its own signal: this run's aborts reach it through that.
+      signals.addEventListener("abort", () => standby.abort(), { once: true });
+      if (signals.aborted) standby.abort();
+      task = standby.task;
+      port1.postMessage({ type: "launch", plan } satisfies HostMessage);
+    } else task = piscina.run({ plan, port: port2! }, { transferList: [port2] as never, signal: signals });
 
     this.result = Promise.race([ended, task.then(() => ended)])
       .then(

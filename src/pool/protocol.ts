@@ -1,14 +1,14 @@
 import type { MessagePort } from "node:worker_threads";
-import type { BootPlan } from "../boot/plan.js";
+import type { BootPlan, StandbyPlan } from "../boot/plan.js";
 import type { Milestone } from "../boot/timer.js";
 import type { Ec2ErrorShape } from "../errors.js";
 import type { NetworkUpdate, PortForwardStatus } from "../net/network-plan.js";
 
-/** What the pool hands a worker: the plan and the port the console flows over. */
-export interface BootTask {
-  plan: BootPlan;
-  port: MessagePort;
-}
+/**
+ * What the pool hands a worker: the plan and the port the console flows
+ * over; or a standby to prepare, whose plan comes later as a "launch".
+ */
+export type BootTask = { plan: BootPlan; port: MessagePort } | { standby: StandbyPlan; port: MessagePort };
 
 /** How a boot ended. The first four are successes. */
 export type BootOutcome = "until" | "poweroff" | "halted" | "stopped" | "timeout" | "aborted" | "error";
@@ -28,6 +28,8 @@ export interface WorkerReport {
 
 /** Worker -> host, in order on the task's port. */
 export type WorkerMessage =
+  /** A standby's machine is restored and waits for its launch. */
+  | { type: "standby-ready"; ms: number }
   | { type: "started" }
   | { type: "console"; bytes: Uint8Array }
   | { type: "milestone"; milestone: Milestone }
@@ -38,4 +40,10 @@ export type WorkerMessage =
   | { type: "end"; report: WorkerReport };
 
 /** Host -> worker. */
-export type HostMessage = { type: "input"; bytes: Uint8Array } | { type: "stop" } | { type: "reboot" } | { type: "network"; update: NetworkUpdate };
+export type HostMessage =
+  /** A standby's launch: the plan it runs as (its standby key matches). */
+  | { type: "launch"; plan: BootPlan }
+  | { type: "input"; bytes: Uint8Array }
+  | { type: "stop" }
+  | { type: "reboot" }
+  | { type: "network"; update: NetworkUpdate };

@@ -25,6 +25,7 @@ describe("instancesOptions", () => {
     [{ bootSlots: Number.NaN }, "The option bootSlots must be an integer >= 1 (got NaN)."],
     [{ bootSlotMs: 0 }, "The option bootSlotMs must be a number of milliseconds from 1 to 2147483647 (got 0)."],
     [{ bootSlotMs: Number.POSITIVE_INFINITY }, "The option bootSlotMs must be a number of milliseconds from 1 to 2147483647 (got Infinity)."],
+    [{ standbyMachines: 2.5 }, "The option standbyMachines must be an integer from 0 to 64 (got 2.5)."],
   ])("refuses %o with an exact sentence", (given, message) => {
     expect(refused(given)).toMatchObject({ name: "Ec2Error", code: "InvalidParameterValue", message, op: "cloud.instancesOptions" });
   });

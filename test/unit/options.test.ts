@@ -32,6 +32,8 @@ describe("poolOptions", () => {
     [{ workerHeapMb: 10 }, "options.workerHeapMb must be an integer >= 64, got 10"],
     [{ graceMs: -5 }, "options.graceMs must be an integer >= 0, got -5"],
     [{ workerYoungGenerationMb: 0 }, "options.workerYoungGenerationMb must be an integer from 1 to 256, got 0"],
+    [{ standbyMachines: -1 }, "options.standbyMachines must be an integer from 0 to 64, got -1"],
+    [{ standbyIdleMs: 0 }, "options.standbyIdleMs must be an integer from 1 to 2147483647, got 0"],
   ])("rejects %j with a RangeError", (input, message) => {
     expect(() => poolOptions(input)).toThrow(new RangeError(message));
   });
