@@ -59,6 +59,7 @@ export class Vm {
   static start(plan: BootPlan, hooks: VmHooks): Vm {
     const devices = openDisks(plan);
     const disks = devices.map((d) => new V86Disk(d));
+    const state = plan.restoreState ? savedState(plan.restoreState) : undefined;
     const vm = new Vm(
       new V86(
         machineOptions({
@@ -69,7 +70,7 @@ export class Vm {
         }, {
           // A restored machine's memory already holds the kernel: the state replaces what the BIOS and bzimage would set up.
           ...(plan.pv && !plan.restoreState ? pvOptions(plan.pv) : {}),
-          ...(plan.restoreState ? { initial_state: { buffer: arrayBuffer(fs.readFileSync(plan.restoreState)) } } : {}),
+          ...(plan.restoreState ? { initial_state: state } : {}),
           ...(plan.network ? { net_device: v86NetDevice({ nic: plan.network.nic, routerIp: plan.network.routerIp, vmIp: plan.network.privateIp }) } : {}),
         }),
       ),
@@ -77,7 +78,8 @@ export class Vm {
       devices,
     );
     vm.listen(hooks);
-    vm.emulator.add_listener("emulator-ready", () => vm.tune(plan.restoreState !== undefined));
+    vm.emulator.add_listener("emulator-ready", () => vm.tune(state !== undefined));
+    vm.emulator.add_listener("emulator-loaded", () => releaseBuffers(state));
     return vm;
   }
 
@@ -89,6 +91,7 @@ export class Vm {
   static prepare(standby: StandbyPlan): { vm: Vm; ready: Promise<void> } {
     if (standby.diskSizes.length === 0 || standby.diskSizes.length > MAX_DISKS) throw tooManyDisks(standby.diskSizes.length);
     const disks = standby.diskSizes.map((size) => new V86Disk(undefined, size));
+    const state = savedState(standby.restoreState);
     const emulator = new V86(
       machineOptions({
         memoryMiB: standby.memoryMiB,
@@ -96,7 +99,7 @@ export class Vm {
         disks,
         autostart: false,
       }, {
-        initial_state: { buffer: arrayBuffer(fs.readFileSync(standby.restoreState)) },
+        initial_state: state,
         // The launch's addresses replace these (the adapter reads them per packet).
         ...(standby.nic ? { net_device: v86NetDevice({ nic: standby.nic, routerIp: "0.0.0.0", vmIp: "0.0.0.0" }) } : {}),
       }),
@@ -104,7 +107,12 @@ export class Vm {
     const vm = new Vm(emulator, disks, []);
     emulator.add_listener("emulator-ready", () => vm.tune(true));
     // v86 restores the state, then (with autostart) would run, then says "loaded".
-    const ready = new Promise<void>((resolve) => emulator.add_listener("emulator-loaded", () => resolve()));
+    const ready = new Promise<void>((resolve) =>
+      emulator.add_listener("emulator-loaded", () => {
+        releaseBuffers(state);
+        resolve();
+      }),
+    );
     return { vm, ready };
   }
 
@@ -253,6 +261,36 @@ function openDisks(plan: BootPlan): BlockDevice[] {
 
 function tooManyDisks(n: number): Ec2Error {
   return new Ec2Error("UnsupportedOperation", `v86 attaches 1 to ${MAX_DISKS} hard disks (IDE primary master and slave); the plan has ${n}`, "boot.vmStart");
+}
+
+/** A saved state as v86's `initial_state`; its buffer goes once v86 has restored it (`releaseBuffers`). */
+function savedState(file: string): { buffer: ArrayBuffer } {
+  return { buffer: arrayBuffer(fs.readFileSync(file)) };
+}
+
+/**
+ * v86 keeps what it loaded its files from for as long as the machine lives
+ * (its start-up list of files is held by closures; seen: the state's buffer
+ * outlived a full collection), so a state's buffer, as large as the guest's
+ * non-zero memory, would stay: it is detached (moved to
+ * a clone that is dropped) once v86 has restored it; v86 never reads it
+ * again. And a worker whose machine waits for its launch allocates nothing,
+ * so V8 would not collect the restore's garbage while it waits: collected
+ * now, once v86's own frames have returned.
+ */
+function releaseBuffers(state: { buffer: ArrayBuffer } | undefined): void {
+  if (!state) return;
+  structuredClone(state.buffer, { transfer: [state.buffer] });
+  setImmediate(fullGc);
+}
+
+/**
+ * V8's full collection, where the thread has it: a boot pool starts V8 with
+ * `gc` exposed (the flag counts for isolates made after it is set), so its
+ * workers do; elsewhere this does nothing.
+ */
+function fullGc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
 }
 
 /** Direct kernel boot: v86 loads the shim's kernel and initrd itself. */

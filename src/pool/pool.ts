@@ -109,6 +109,17 @@ function compileWasmWithBaselineOnly(): void {
   v8.setFlagsFromString("--liftoff-only");
 }
 
+/**
+ * Workers get V8's `gc()`: a machine that waits for its launch allocates
+ * nothing, so V8 would keep its restore's garbage (the saved state, v86's
+ * copies of its parts: about 100 MiB) for as long as it waits; the VM
+ * collects once the state is in (src/boot/vm.ts). Process-wide; it counts
+ * for isolates made after it is set.
+ */
+function exposeGcToWorkers(): void {
+  v8.setFlagsFromString("--expose-gc");
+}
+
 /** A piscina pool of boot workers: one VM per task. */
 export class BootPool {
   readonly options: BootPoolOptions;
@@ -121,6 +132,7 @@ export class BootPool {
   constructor(options: Partial<BootPoolOptions> = {}) {
     this.options = poolOptions(options);
     compileWasmWithBaselineOnly();
+    exposeGcToWorkers();
     this.piscina = new Piscina({
       filename: workerFile("boot.worker", "pool.bootPool"),
       minThreads: 0,
