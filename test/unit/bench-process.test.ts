@@ -56,4 +56,10 @@ describe("the suite's cases", () => {
     expect(() => checkOptions({ ...o, warm: true })).toThrow("--warm needs a marker");
     expect(() => checkOptions({ ...o, memory: 2 })).toThrow("--memory needs a marker");
   });
+
+  it("refuses a standby machine count that is not an integer from 0 to 64", () => {
+    const o = { ...DEFAULT_SUITE_OPTIONS, images: [], amis: { ids: ["ami-0123456789abcdef0"], client: {} as never } };
+    expect(() => checkOptions({ ...o, standbyMachines: 0 })).not.toThrow();
+    expect(() => checkOptions({ ...o, standbyMachines: -1 })).toThrow("standby machines must be an integer from 0 to 64, got -1");
+  });
 });
