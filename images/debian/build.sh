@@ -24,6 +24,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 IMAGES=$(dirname "$HERE")
 OUT=${AMIBOOT_IMAGES:-$IMAGES/build}
 DEBS=${AMIBOOT_DEB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/amiboot/debian-i386}
+# The images this recipe built last, kept by the recipe's hash: a new clone on this machine copies
+# them (sparse) instead of building again, which takes about 11 minutes where i386 programs run
+# through qemu-user. Any change to the recipe builds anew.
+BUILT=${AMIBOOT_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/amiboot/debian-images}
 LOG_TAG="images:debian"
 # shellcheck source=../lib.sh
 . "$IMAGES/lib.sh"
@@ -63,16 +67,34 @@ need_tools() {
   apt_install_host "${missing[@]}"
 }
 
+# i386_runs: the package scripts are i386 programs run in a chroot. A kernel without 32-bit
+# support (seen on a machine whose x86_64 kernel answers "Exec format error") runs them through
+# qemu-user: its static i386 emulator, registered with binfmt_misc (flag F: the kernel opens the
+# emulator here, so it works inside the chroot too). Registrations are the kernel's until reboot.
+I386_BINFMT=':qemu-i386:M::\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x03\x00:\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-i386-static:F'
+i386_runs() {
+  arch-test i386 >/dev/null 2>&1 && return 0
+  log "this kernel does not run i386 programs: running them through qemu-user (qemu-i386-static, binfmt_misc)"
+  command -v qemu-i386-static >/dev/null || apt_install_host qemu-user-static
+  local misc=/proc/sys/fs/binfmt_misc
+  [ -e "$misc/register" ] || mount -t binfmt_misc binfmt_misc "$misc" || die "cannot mount binfmt_misc at $misc"
+  [ -e "$misc/qemu-i386" ] || printf '%s' "$I386_BINFMT" > "$misc/register" || die "cannot register qemu-i386-static with binfmt_misc"
+  arch-test i386 >/dev/null 2>&1 || die "i386 programs do not run here, even through qemu-user: $(arch-test i386 2>&1)"
+}
+
 # rootfs DIR: Debian 12 i386 in DIR, configured for amiboot; the .debs are synced with $DEBS.
 rootfs() {
   local dir=$1
   mkdir -p "$DEBS"
   log "mmdebstrap $SUITE i386 (packages cached in $DEBS)"
+  initramfs_config "$WORK/initramfs-tools"
   mmdebstrap --mode=root --format=directory --architectures=i386 --variant=minbase \
     --include="$PACKAGES" --aptopt='Acquire::Languages "none"' \
     --skip=essential/unlink --skip=download/empty \
     --setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
     --setup-hook="sync-in $DEBS /var/cache/apt/archives/" \
+    --essential-hook='mkdir -p "$1"/etc/initramfs-tools' \
+    --essential-hook="sync-in $WORK/initramfs-tools /etc/initramfs-tools" \
     --customize-hook="sync-out /var/cache/apt/archives $DEBS" \
     "$SUITE" "$dir" \
     "deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-updates main" \
@@ -110,20 +132,30 @@ GRUB
   small_initramfs "$dir"
 }
 
-# small_initramfs DIR: MODULES=list; the root's filesystem (loaded by name) and the disk drivers
-# (loaded by udev when their hardware is there), then the initramfs again.
-small_initramfs() {
+# initramfs_config DIR: initramfs-tools' configuration, in DIR, for the chroot's /etc/initramfs-tools:
+# MODULES=list, and a hook that adds the disk drivers (loaded by udev when their hardware is there).
+# It is in place before the kernel's package makes its initramfs: with MODULES=most, that first
+# initramfs copied every module, one emulated process each where i386 runs through qemu-user
+# (over 10 minutes).
+initramfs_config() {
   local dir=$1
-  echo MODULES=list > "$dir/etc/initramfs-tools/conf.d/amiboot.conf"
-  printf 'crc32c_generic\next4\n' >> "$dir/etc/initramfs-tools/modules"
-  cat > "$dir/etc/initramfs-tools/hooks/amiboot-disks" <<HOOK
+  mkdir -p "$dir/conf.d" "$dir/hooks"
+  echo MODULES=list > "$dir/conf.d/amiboot.conf"
+  cat > "$dir/hooks/amiboot-disks" <<HOOK
 #!/bin/sh
 # amiboot: the disk drivers an instance's root may need (see /etc/initramfs-tools/conf.d/amiboot.conf).
 [ "\$1" = prereqs ] && exit 0
 . /usr/share/initramfs-tools/hook-functions
 manual_add_modules $INITRAMFS_DISK_MODULES
 HOOK
-  chmod 0755 "$dir/etc/initramfs-tools/hooks/amiboot-disks"
+  chmod 0755 "$dir/hooks/amiboot-disks"
+}
+
+# small_initramfs DIR: the root's filesystem modules (loaded by name; `modules` is the package's
+# conffile, so it is added to once the package is in), then the initramfs again.
+small_initramfs() {
+  local dir=$1
+  printf 'crc32c_generic\next4\n' >> "$dir/etc/initramfs-tools/modules"
   mount -t proc proc "$dir/proc"
   chroot "$dir" update-initramfs -u -k all >"$WORK/initramfs.log" 2>&1 || { umount "$dir/proc"; cat "$WORK/initramfs.log" >&2; die "update-initramfs failed"; }
   umount "$dir/proc"
@@ -192,6 +224,23 @@ build_hvm() {
   losetup -d "$LOOP"; LOOP=""
 }
 
+# from_cache RECIPE: the outputs, copied from the build cache when it holds this recipe's.
+from_cache() {
+  local dir="$BUILT/$1" f
+  [ -f "$dir/.complete" ] || return 1
+  mkdir -p "$OUT"
+  for f in "${OUTPUTS[@]}"; do cp --sparse=always "$dir/$f" "$OUT/$f.tmp" && mv "$OUT/$f.tmp" "$OUT/$f" || return 1; done
+  echo "$1" > "$OUT/.recipe-debian"
+}
+
+# to_cache RECIPE: keeps the outputs in the build cache (this recipe's only; older ones go).
+to_cache() {
+  local dir="$BUILT/$1" f
+  rm -rf "$BUILT" && mkdir -p "$dir" || { log "could not keep the images in $BUILT (building again next time)"; return 0; }
+  for f in "${OUTPUTS[@]}"; do cp --sparse=always "$OUT/$f" "$dir/$f" || { rm -rf "$BUILT"; return 0; }; done
+  touch "$dir/.complete"
+}
+
 provenance() {
   local dir=$1 dest=$2 first=1 pkg ver arch deb
   {
@@ -216,6 +265,10 @@ main() {
     log "up to date in $OUT"
     return 0
   fi
+  if from_cache "$recipe"; then
+    log "copied from the build cache $BUILT/$recipe (this recipe's images, as built on $(grep -o '"built": "[^"]*"' "$OUT/${OUTPUTS[2]}" | cut -d'"' -f4); provenance in ${OUTPUTS[2]})"
+    return 0
+  fi
   if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
       exec sudo -n AMIBOOT_IMAGES="$OUT" AMIBOOT_DEB_CACHE="$DEBS" bash "$0" "$@"
@@ -228,6 +281,7 @@ main() {
     die "$why"
   fi
   need_tools
+  i386_runs
   local started=$SECONDS
   mkdir -p "$OUT"
   WORK=$(mktemp -d "$OUT/work-debian.XXXXXX")
@@ -241,6 +295,7 @@ main() {
   provenance "$WORK/root" "$WORK/provenance.json"
   mv "$WORK/provenance.json" "$OUT/${OUTPUTS[2]}"
   echo "$recipe" > "$OUT/.recipe-debian"
+  to_cache "$recipe"
   log "done in $((SECONDS - started)) s: $OUT/${OUTPUTS[0]} ($(du -h "$OUT/${OUTPUTS[0]}" | cut -f1) allocated), ${OUTPUTS[1]}, ${OUTPUTS[2]}"
 }
 
