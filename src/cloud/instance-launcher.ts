@@ -80,6 +80,11 @@ export class InstanceLauncher {
     return { capture: file };
   }
 
+  /** Resolves once no machine is being prepared for a warm launch (a benchmark waits so before its next case). */
+  standbysReady(): Promise<void> {
+    return this.pool?.standbysReady() ?? Promise.resolve();
+  }
+
   has(id: string): boolean {
     return this.live.has(id);
   }

@@ -387,6 +387,11 @@ export class Instances {
     for (const i of this.records.active()) this.move(i.instanceId, { type: "recover" }, "cloud.recover");
   }
 
+  /** Resolves once no machine is being prepared for a warm launch. */
+  standbysReady(): Promise<void> {
+    return this.launcher.standbysReady();
+  }
+
   /** Ends every VM (their instances stop or terminate as after a server stop) and the pool. */
   shutdown(): Promise<void> {
     return this.launcher.shutdown();

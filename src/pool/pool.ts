@@ -172,6 +172,11 @@ export class BootPool {
     return run;
   }
 
+  /** Resolves once every machine being prepared is ready (or gone): nothing of theirs still runs. */
+  async standbysReady(): Promise<void> {
+    await Promise.all([...this.standbys.values()].map((s) => s.ready));
+  }
+
   /** The states with a machine prepared (for tests and `--json` figures). */
   standbyStates(): string[] {
     return [...this.standbys.values()].map((s) => s.spec.restoreState);
@@ -215,6 +220,8 @@ export class BootPool {
  * way `gone` is called.
  */
 class Standby {
+  /** Resolves when its machine is restored and waits, or its task has ended. */
+  readonly ready: Promise<void>;
   private readonly port: MessagePort;
   private readonly task: Promise<WorkerReport>;
   private readonly abort = new AbortController();
@@ -225,12 +232,17 @@ class Standby {
     this.port = port1;
     this.task = piscina.run({ standby: spec, port: port2 }, { transferList: [port2] as never, signal: this.abort.signal });
     this.task.then(gone, gone);
+    this.ready = new Promise<void>((resolve) => {
+      port1.on("message", (m: WorkerMessage) => m.type === "standby-ready" && resolve());
+      this.task.then(() => resolve(), () => resolve());
+    });
     this.idle = setTimeout(() => this.stop(), idleMs).unref();
   }
 
   /** Hands the machine to a launch: the task and port become its BootRun's. */
   take(): TakenStandby {
     clearTimeout(this.idle);
+    this.port.removeAllListeners("message");
     return { port: this.port, task: this.task, abort: () => this.abort.abort() };
   }
 

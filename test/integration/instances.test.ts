@@ -242,6 +242,10 @@ describe("instances through the EC2 API", () => {
     expect(milestones.map((m) => m.name)).toEqual(["until"]);
     // The server kept a machine restored from the state since it was saved (standbyMachines): the launch runs on it.
     expect(milestones[0]!.text).toMatch(/^restored from .* ahead of the launch$/);
+    // Prepared before this instance existed, it still comes up as itself: its DHCP lease, its metadata.
+    const up = await waitConsole(third, /AMIBOOT-SSH-READY instance=/);
+    expect(up).toContain(`AMIBOOT-NET-READY ip=${(await describe1(third)).PrivateIpAddress} `);
+    expect(up).toContain(`AMIBOOT-SSH-READY instance=${third} `);
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [first, second, third] }));
     await waitState([first, second, third], "terminated");
   });

@@ -50,8 +50,9 @@ describe("warm launches on prepared machines", () => {
     const pool = newPool({ maxThreads: 2, standbyMachines: 1 });
     const file = path.join(dir, "hvm.v86state");
     const plan = await capture(pool, file);
-    await until(() => pool.standbyStates().length === 1);
+    // Prepared as the state was saved; ready (restored, waiting) a moment later.
     expect(pool.standbyStates()).toEqual([file]);
+    await pool.standbysReady();
 
     const run = pool.boot({ ...plan, restoreState: file, keepRunning: true, until: MARKER });
     // Taken by the launch: none left until this one has reached its marker, then one again for the next launch.
