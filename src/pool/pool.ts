@@ -177,7 +177,7 @@ export class BootPool {
     await Promise.all([...this.standbys.values()].map((s) => s.ready));
   }
 
-  /** The states with a machine prepared (for tests and `--json` figures). */
+  /** The states that have a machine prepared, the least recently prepared first. */
   standbyStates(): string[] {
     return [...this.standbys.values()].map((s) => s.spec.restoreState);
   }
