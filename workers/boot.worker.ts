@@ -41,12 +41,12 @@ export default async function boot(task: BootTask): Promise<WorkerReport> {
     await vm.destroy();
     return { outcome: "stopped", milestones: [], elapsedMs: 0, screen: [] };
   }
-  await ready;
-  return run(m.plan, port, vm);
+  // At once, so that the launch's listener is on the port before any later message (a stop, input) arrives.
+  return run(m.plan, port, { vm, ready });
 }
 
-/** One VM from `plan`: a new machine, or `prepared` (a standby's, restored already). */
-function run(plan: BootPlan, port: MessagePort, prepared?: Vm): Promise<WorkerReport> {
+/** One VM from `plan`: a new machine, or a standby's (`prepared`), which runs once it is restored. */
+function run(plan: BootPlan, port: MessagePort, prepared?: { vm: Vm; ready: Promise<void> }): Promise<WorkerReport> {
   const post = (m: WorkerMessage) => port.postMessage(m);
   post({ type: "started" });
 
@@ -164,8 +164,9 @@ function run(plan: BootPlan, port: MessagePort, prepared?: Vm): Promise<WorkerRe
         },
       };
       if (prepared) {
-        vm = prepared;
-        prepared.launch(plan, hooks);
+        vm = prepared.vm;
+        // Restored already, or soon: a launch may come while the standby still restores.
+        prepared.ready.then(() => ended || prepared.vm.launch(plan, hooks)).catch((err: unknown) => end("error", startFailure(err)));
       } else vm = Vm.start(plan, hooks);
       if (plan.network) {
         const started = NetworkServices.start(vm, plan.network, (forwards) => post({ type: "forwards", forwards }), (line) => console.error(`amiboot: ${plan.name}: ${line}`));
@@ -177,7 +178,7 @@ function run(plan: BootPlan, port: MessagePort, prepared?: Vm): Promise<WorkerRe
       // The shim ran before the VM: its choice is the boot loader's banner.
       if (plan.pv) for (const b of Buffer.from(pvBanner(plan.pv), "latin1")) serialByte(b);
     } catch (err) {
-      end("error", err instanceof Ec2Error ? err : new Ec2Error("VmStartFailed", (err as Error).message, "boot.vmStart"));
+      end("error", startFailure(err));
       return;
     }
 
@@ -198,6 +199,10 @@ function run(plan: BootPlan, port: MessagePort, prepared?: Vm): Promise<WorkerRe
       }
     }, POLL_MS);
   });
+}
+
+function startFailure(err: unknown): Ec2Error {
+  return err instanceof Ec2Error ? err : new Ec2Error("VmStartFailed", (err as Error).message, "boot.vmStart");
 }
 
 /** What PV-GRUB would print: the entry it boots, from where, and why it fell back. */

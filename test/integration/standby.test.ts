@@ -90,6 +90,22 @@ describe("warm launches on prepared machines", () => {
     await until(() => pool.standbyStates().length === 0, 10_000);
   });
 
+  it("ends a launch on a prepared machine by a stop sent right after it", async () => {
+    const pool = newPool({ maxThreads: 2, standbyMachines: 1 });
+    const file = path.join(dir, "early.v86state");
+    const plan = await capture(pool, file);
+    // Taken at once (its restore may not be done yet); the stop is the first message after the launch.
+    const run = pool.boot({ ...plan, restoreState: file, keepRunning: true });
+    run.stop();
+    const t = performance.now();
+    const r = await run.result;
+    expect(r.outcome).toBe("stopped");
+    expect(performance.now() - t).toBeLessThan(10_000);
+    // The pool goes on: the next launch of the state restores it from the file.
+    const next = pool.boot({ ...plan, restoreState: file, until: MARKER });
+    expect((await next.result).outcome).toBe("until");
+  });
+
   it("a state that does not restore fails its own launch only, and leaves no standby", async () => {
     const pool = newPool({ maxThreads: 2, standbyMachines: 1 });
     const bad = path.join(dir, "bad.v86state");
