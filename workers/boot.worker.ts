@@ -24,7 +24,6 @@ void precompileWasm();
 export default async function boot(task: BootTask): Promise<WorkerReport> {
   if ("plan" in task) return run(task.plan, task.port);
   const { port } = task;
-  const t0 = performance.now();
   const { vm, ready } = Vm.prepare(task.standby);
   // Its launch, or a stop (the pool dropped it) while it restored or waited.
   const next = new Promise<HostMessage>((resolve) => {
@@ -35,7 +34,7 @@ export default async function boot(task: BootTask): Promise<WorkerReport> {
     };
     port.on("message", onMessage);
   });
-  void ready.then(() => port.postMessage({ type: "standby-ready", ms: Math.round(performance.now() - t0) } satisfies WorkerMessage));
+  void ready.then(() => port.postMessage({ type: "standby-ready" } satisfies WorkerMessage));
   const m = await next;
   if (m.type !== "launch") {
     await vm.destroy();

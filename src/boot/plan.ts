@@ -52,8 +52,6 @@ export type { DiskSpec, PvKernel };
  * marker, the timeout) comes with the launch's BootPlan.
  */
 export interface StandbyPlan {
-  mode: BootMode;
-  name: string;
   restoreState: string;
   memoryMiB: number;
   firmware: Firmware;
@@ -65,8 +63,6 @@ export interface StandbyPlan {
 export function standbyPlan(plan: BootPlan): StandbyPlan | undefined {
   if (!plan.restoreState) return undefined;
   return {
-    mode: plan.mode,
-    name: plan.name,
     restoreState: plan.restoreState,
     memoryMiB: plan.memoryMiB,
     firmware: plan.firmware,

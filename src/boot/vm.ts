@@ -70,7 +70,7 @@ export class Vm {
         }, {
           // A restored machine's memory already holds the kernel: the state replaces what the BIOS and bzimage would set up.
           ...(plan.pv && !plan.restoreState ? pvOptions(plan.pv) : {}),
-          ...(plan.restoreState ? { initial_state: state } : {}),
+          ...(state ? { initial_state: state } : {}),
           ...(plan.network ? { net_device: v86NetDevice({ nic: plan.network.nic, routerIp: plan.network.routerIp, vmIp: plan.network.privateIp }) } : {}),
         }),
       ),
@@ -78,8 +78,7 @@ export class Vm {
       devices,
     );
     vm.listen(hooks);
-    vm.emulator.add_listener("emulator-ready", () => vm.tune(state !== undefined));
-    vm.emulator.add_listener("emulator-loaded", () => releaseBuffers(state));
+    void vm.built(state);
     return vm;
   }
 
@@ -105,15 +104,7 @@ export class Vm {
       }),
     );
     const vm = new Vm(emulator, disks, []);
-    emulator.add_listener("emulator-ready", () => vm.tune(true));
-    // v86 restores the state, then (with autostart) would run, then says "loaded".
-    const ready = new Promise<void>((resolve) =>
-      emulator.add_listener("emulator-loaded", () => {
-        releaseBuffers(state);
-        resolve();
-      }),
-    );
-    return { vm, ready };
+    return { vm, ready: vm.built(state) };
   }
 
   /** Runs a prepared machine as `plan`'s launch (its standby key matched): its disks, addresses and hooks. */
@@ -132,10 +123,22 @@ export class Vm {
     if (hooks.started) this.emulator.add_listener("emulator-started", () => hooks.started!());
   }
 
-  /** Once v86 has built its machine, before it restores a state or runs. */
-  private tune(restoring: boolean): void {
-    sleepWhileHalted(this.emulator as unknown as V86Internals);
-    if (restoring) restoreOverFreshMemory(this.emulator as unknown as V86Internals);
+  /**
+   * Tunes the machine once v86 has built it (before it restores a state or
+   * runs), and lets the saved state go once v86 has restored it; resolves
+   * then (v86 restores, runs if it autostarts, then says "loaded").
+   */
+  private built(state: { buffer: ArrayBuffer } | undefined): Promise<void> {
+    this.emulator.add_listener("emulator-ready", () => {
+      sleepWhileHalted(this.emulator as unknown as V86Internals);
+      if (state) restoreOverFreshMemory(this.emulator as unknown as V86Internals);
+    });
+    return new Promise<void>((resolve) =>
+      this.emulator.add_listener("emulator-loaded", () => {
+        releaseBuffers(state);
+        resolve();
+      }),
+    );
   }
 
   /** Takes over the machine's network (a plan with `network`): its services, and connections into the guest. */

@@ -29,7 +29,7 @@ export interface WorkerReport {
 /** Worker -> host, in order on the task's port. */
 export type WorkerMessage =
   /** A standby's machine is restored and waits for its launch. */
-  | { type: "standby-ready"; ms: number }
+  | { type: "standby-ready" }
   | { type: "started" }
   | { type: "console"; bytes: Uint8Array }
   | { type: "milestone"; milestone: Milestone }
